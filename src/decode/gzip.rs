@@ -1,0 +1,96 @@
+//! Decompression: detects gzip by its magic bytes and inflates every member of the stream
+//! (zlib-rs through flate2), counting the compressed bytes consumed. Owns no parsing.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flate2::bufread::MultiGzDecoder;
+
+/// Counts the bytes read through it; the count is shared so it can be read while the reader
+/// is owned by a decoder.
+pub struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> CountingReader<R> {
+    pub fn new(inner: R) -> (Self, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        (
+            CountingReader {
+                inner,
+                count: count.clone(),
+            },
+            count,
+        )
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A decompressed view of an input.
+pub struct Decompressed<'r> {
+    pub reader: Box<dyn Read + 'r>,
+    pub gzip: bool,
+}
+
+/// Buffer between the input and the inflater: large reads amortize syscalls.
+const INPUT_BUFFER: usize = 128 * 1024;
+
+/// Wraps `input` in a gzip decoder when it starts with the gzip magic bytes (`1f 8b`).
+pub fn decompress<'r, R: Read + 'r>(input: R) -> io::Result<Decompressed<'r>> {
+    let mut buffered = BufReader::with_capacity(INPUT_BUFFER, input);
+    let gzip = loop {
+        match buffered.fill_buf() {
+            Ok(head) => break head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let reader: Box<dyn Read + 'r> = if gzip {
+        Box::new(MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    Ok(Decompressed { reader, gzip })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn inflates_every_member_and_passes_plain_through() {
+        let mut two = gz(b"hello ");
+        two.extend(gz(b"world"));
+        let mut out = String::new();
+        decompress(&two[..]).unwrap().reader.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello world");
+        let d = decompress(&b"plain"[..]).unwrap();
+        assert!(!d.gzip);
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_unexpected_eof() {
+        let data = gz(&vec![b'x'; 100_000]);
+        let cut = &data[..data.len() / 2];
+        let mut out = Vec::new();
+        let err = decompress(cut).unwrap().reader.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

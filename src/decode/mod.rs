@@ -1,0 +1,294 @@
+//! Decode: one input's bytes to CloudTrail records. gunzip, envelope detection, record
+//! splitting and parsing, all on the calling worker thread (a Blob stays on one worker).
+//! Owns no output format and no I/O beyond reading the input it is given.
+
+pub mod envelope;
+pub mod error;
+pub mod gzip;
+pub mod parse;
+pub mod split;
+
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use base64::Engine;
+
+use self::envelope::Envelope;
+pub use self::error::{DecodeError, ErrorKind};
+use self::parse::{ParseError, RecordParser};
+use self::split::{ItemKind, RecordSplitter, Split, SplitErrorKind, SplitLimits};
+
+/// Where decoded records and errors go.
+pub trait RecordOutput {
+    /// One CloudTrail record: its JSON text, byte for byte. `has_whitespace` says whether it
+    /// holds whitespace outside strings (pretty-printed input), which the output must drop.
+    fn record(&mut self, bytes: &[u8], has_whitespace: bool);
+    /// Bad input: the error, and the offending bytes (`raw_truncated`: only their start).
+    fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool);
+    /// A value that holds no events by design.
+    fn skipped(&mut self, what: Skipped);
+}
+
+/// Values skipped on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    Digest,
+    CloudWatchControl,
+}
+
+/// What decoding one input counted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DecodeStats {
+    pub compressed_bytes: u64,
+    pub decompressed_bytes: u64,
+    pub records: u64,
+    pub errors: u64,
+    pub skipped: u64,
+}
+
+/// How deep envelopes may nest (a CloudWatch payload inside an awslogs wrapper inside an array).
+const MAX_ENVELOPE_NESTING: u32 = 4;
+
+/// Decodes whole inputs; one per worker, reused so its buffers are allocated once.
+pub struct BlobDecoder {
+    limits: SplitLimits,
+    splitter: RecordSplitter,
+    parser: RecordParser,
+}
+
+impl BlobDecoder {
+    pub fn new(limits: SplitLimits) -> Self {
+        BlobDecoder {
+            limits,
+            splitter: RecordSplitter::new(limits),
+            parser: RecordParser::new(),
+        }
+    }
+
+    /// Decodes `input` (gzip or not) to the end, sending every record and every error to
+    /// `out`. Never fails: bad input becomes errors and decoding goes on where it can.
+    pub fn decode(&mut self, origin: &Arc<str>, input: impl Read, out: &mut dyn RecordOutput) -> DecodeStats {
+        let (counting, compressed) = gzip::CountingReader::new(input);
+        let mut ctx = ValueHandler {
+            origin,
+            parser: &mut self.parser,
+            limits: self.limits,
+            out,
+            stats: DecodeStats::default(),
+            interrupted: None,
+        };
+        let decompressed = match gzip::decompress(counting) {
+            Ok(d) => d,
+            Err(e) => {
+                ctx.error(0, ErrorKind::Io, format!("cannot read: {e}"), &[], false);
+                return ctx.stats;
+            }
+        };
+        let gzip = decompressed.gzip;
+        let result = self
+            .splitter
+            .split(decompressed.reader, &mut |split| ctx.split(split, 0));
+        let compressed_bytes = compressed.load(Ordering::Relaxed);
+        match result {
+            Ok(total) => {
+                ctx.stats.decompressed_bytes = total;
+                if let Some((offset, raw)) = ctx.interrupted.take() {
+                    let detail = "the input ends inside a JSON value".to_string();
+                    ctx.error(offset, ErrorKind::Truncated, detail, &raw, false);
+                }
+                if ctx.stats.records == 0 && ctx.stats.errors == 0 && ctx.stats.skipped == 0 {
+                    let detail = if compressed_bytes == 0 {
+                        "the input is empty".to_string()
+                    } else {
+                        format!("no JSON value in {total} decompressed bytes")
+                    };
+                    ctx.error(0, ErrorKind::Empty, detail, &[], false);
+                }
+            }
+            Err(failure) => {
+                ctx.stats.decompressed_bytes = failure.offset;
+                let (kind, what) = match failure.error.kind() {
+                    _ if !gzip => (ErrorKind::Io, "read failed"),
+                    io::ErrorKind::UnexpectedEof => (ErrorKind::GzipTruncated, "gzip stream ends early"),
+                    _ => (ErrorKind::GzipCorrupt, "gzip stream is corrupt"),
+                };
+                let detail = format!(
+                    "{what} ({}) after {compressed_bytes} compressed bytes; records before this point were kept",
+                    failure.error
+                );
+                let (offset, raw) = ctx.interrupted.take().unwrap_or((failure.offset, Vec::new()));
+                ctx.error(offset, kind, detail, &raw, false);
+            }
+        }
+        ctx.stats.compressed_bytes = compressed_bytes;
+        ctx.stats
+    }
+}
+
+/// Turns split items into records and errors, recursing into nested envelopes.
+struct ValueHandler<'a> {
+    origin: &'a Arc<str>,
+    parser: &'a mut RecordParser,
+    limits: SplitLimits,
+    out: &'a mut dyn RecordOutput,
+    stats: DecodeStats,
+    /// The item cut short by a read failure, reported with the failure's kind.
+    interrupted: Option<(u64, Vec<u8>)>,
+}
+
+impl ValueHandler<'_> {
+    fn error(&mut self, offset: u64, kind: ErrorKind, detail: String, raw: &[u8], raw_truncated: bool) {
+        self.stats.errors += 1;
+        let error = DecodeError {
+            origin: self.origin.clone(),
+            offset,
+            kind,
+            detail,
+        };
+        self.out.error(error, raw, raw_truncated);
+    }
+
+    fn parse_failed(&mut self, offset: u64, e: ParseError, raw: &[u8]) {
+        self.error(offset, e.kind, e.detail, raw, false);
+    }
+
+    fn split(&mut self, split: Split<'_>, nesting: u32) {
+        match split {
+            Split::Item {
+                kind: ItemKind::Record,
+                bytes,
+                offset,
+                has_whitespace,
+            } => self.record(bytes, offset, has_whitespace),
+            Split::Item {
+                kind: ItemKind::Value,
+                bytes,
+                offset,
+                has_whitespace,
+            } => self.value(bytes, offset, has_whitespace, nesting),
+            Split::Error {
+                kind: SplitErrorKind::Truncated,
+                offset,
+                raw,
+                ..
+            } if nesting == 0 => {
+                // Reported once the caller knows whether the stream failed or just ended.
+                self.interrupted = Some((offset, raw.to_vec()));
+            }
+            Split::Error {
+                kind,
+                offset,
+                raw,
+                raw_truncated,
+            } => {
+                let (kind, detail) = match kind {
+                    SplitErrorKind::TooDeep => (
+                        ErrorKind::TooDeep,
+                        format!(
+                            "nesting deeper than {} levels; raise [pipeline] max_depth if this is real data",
+                            self.limits.max_depth
+                        ),
+                    ),
+                    SplitErrorKind::TooLarge => (
+                        ErrorKind::TooLarge,
+                        format!(
+                            "a record larger than {} bytes; raise [pipeline] max_record_bytes (--max-record-bytes) if this is real data",
+                            self.limits.max_record_bytes
+                        ),
+                    ),
+                    SplitErrorKind::Truncated => (ErrorKind::Truncated, "the input ends inside a JSON value".into()),
+                    SplitErrorKind::NotJson => (ErrorKind::NotJson, "bytes that are not JSON".into()),
+                };
+                self.error(offset, kind, detail, raw, raw_truncated);
+            }
+        }
+    }
+
+    fn record(&mut self, bytes: &[u8], offset: u64, has_whitespace: bool) {
+        match self.parser.check_record(bytes) {
+            Ok(()) => {
+                self.stats.records += 1;
+                self.out.record(bytes, has_whitespace);
+            }
+            Err(e) => self.parse_failed(offset, e, bytes),
+        }
+    }
+
+    fn value(&mut self, bytes: &[u8], offset: u64, has_whitespace: bool, nesting: u32) {
+        let classified = self.parser.with_value(bytes, |v| envelope::classify(&v));
+        let envelope = match classified {
+            Ok(Ok(envelope)) => envelope,
+            Ok(Err(e)) | Err(e) => return self.parse_failed(offset, e, bytes),
+        };
+        if nesting >= MAX_ENVELOPE_NESTING && !matches!(envelope, Envelope::Record) {
+            let detail = format!("envelopes nested more than {MAX_ENVELOPE_NESTING} deep");
+            return self.error(offset, ErrorKind::NotCloudTrail, detail, bytes, false);
+        }
+        match envelope {
+            Envelope::Record => {
+                self.stats.records += 1;
+                self.out.record(bytes, has_whitespace);
+            }
+            Envelope::TrailFile => self.nested(bytes, offset, nesting),
+            Envelope::EventBridge => match envelope::member_bytes(bytes, "detail") {
+                Some(detail) => self.record(detail, offset, has_whitespace),
+                None => self.error(
+                    offset,
+                    ErrorKind::NotCloudTrail,
+                    "EventBridge event whose detail could not be located (escaped key?)".into(),
+                    bytes,
+                    false,
+                ),
+            },
+            Envelope::CloudWatchLogs { messages } => {
+                for message in messages {
+                    // A message is the record's JSON text, as CloudTrail wrote it.
+                    self.nested(message.as_bytes(), offset, nesting);
+                }
+            }
+            Envelope::LookupEvent { record } => self.nested(record.as_bytes(), offset, nesting),
+            Envelope::AwsLogs { data } => self.aws_logs(&data, offset, nesting),
+            Envelope::CloudWatchControl => {
+                self.stats.skipped += 1;
+                self.out.skipped(Skipped::CloudWatchControl);
+            }
+            Envelope::Digest => {
+                self.stats.skipped += 1;
+                self.out.skipped(Skipped::Digest);
+            }
+        }
+    }
+
+    /// Splits bytes found inside another value, as if they were an input of their own.
+    fn nested(&mut self, bytes: &[u8], offset: u64, nesting: u32) {
+        let mut splitter = RecordSplitter::new(self.limits);
+        splitter.split_slice(bytes, &mut |split| {
+            let split = match split {
+                // Offsets inside a nested value point at the value that holds it.
+                Split::Item { kind, bytes, has_whitespace, .. } => Split::Item { kind, bytes, offset, has_whitespace },
+                Split::Error { kind, raw, raw_truncated, .. } => Split::Error { kind, offset, raw, raw_truncated },
+            };
+            self.split(split, nesting + 1)
+        });
+    }
+
+    fn aws_logs(&mut self, data: &str, offset: u64, nesting: u32) {
+        let compressed = match base64::engine::general_purpose::STANDARD.decode(data) {
+            Ok(c) => c,
+            Err(e) => {
+                let detail = format!("awslogs.data is not base64: {e}");
+                return self.error(offset, ErrorKind::NotCloudTrail, detail, data.as_bytes(), false);
+            }
+        };
+        let mut payload = Vec::new();
+        let inflated = gzip::decompress(&compressed[..]).and_then(|mut d| d.reader.read_to_end(&mut payload));
+        match inflated {
+            Ok(_) => self.nested(&payload, offset, nesting),
+            Err(e) => {
+                let detail = format!("awslogs.data does not inflate: {e}");
+                self.error(offset, ErrorKind::GzipCorrupt, detail, &compressed, false)
+            }
+        }
+    }
+}

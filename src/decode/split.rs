@@ -1,0 +1,714 @@
+//! The streaming record splitter: finds where each record starts and ends in a decompressed byte
+//! stream with a string- and escape-aware structural scan (bracket depth), without parsing.
+//!
+//! It owns the read buffer and nothing else: it never judges whether a record is valid JSON or
+//! CloudTrail (that is `parse` and `envelope`). Memory follows the largest record, not the largest
+//! file: a trail file's `{"Records":[...]}` is streamed element by element, and everything before
+//! the array (the envelope) is dropped once the `Records` key is seen.
+
+use std::io::{self, Read};
+
+use memchr::memchr2;
+
+/// What a split item is, which says how the envelope stage treats it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An element of a trail file's `Records` array: must be a CloudTrail record.
+    Record,
+    /// A top-level JSON value (or an element of a top-level array): a record, or an envelope
+    /// (EventBridge event, CloudWatch Logs payload, digest, ...) to classify.
+    Value,
+}
+
+/// Why bytes could not be split into items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitErrorKind {
+    /// Nesting deeper than `max_depth`.
+    TooDeep,
+    /// One value larger than `max_record_bytes`.
+    TooLarge,
+    /// The stream ended inside a value.
+    Truncated,
+    /// Bytes at the top level that cannot start a JSON value.
+    NotJson,
+}
+
+/// One thing the splitter found.
+#[derive(Debug)]
+pub enum Split<'a> {
+    Item {
+        kind: ItemKind,
+        bytes: &'a [u8],
+        /// Offset of the first byte in the decompressed stream.
+        offset: u64,
+        /// Whether whitespace occurs outside strings (the raw output must then minify).
+        has_whitespace: bool,
+    },
+    Error {
+        kind: SplitErrorKind,
+        offset: u64,
+        /// The start of the offending bytes, at most `max_record_bytes` of them.
+        raw: &'a [u8],
+        /// True when `raw` is only a prefix of the offending bytes.
+        raw_truncated: bool,
+    },
+}
+
+/// Bounds the splitter keeps to.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitLimits {
+    /// How much is read from the stream at a time.
+    pub chunk_bytes: usize,
+    /// The largest item kept whole; a larger one is skipped and reported.
+    pub max_record_bytes: usize,
+    /// The deepest nesting accepted inside one item.
+    pub max_depth: u32,
+}
+
+impl Default for SplitLimits {
+    fn default() -> Self {
+        SplitLimits {
+            chunk_bytes: 256 * 1024,
+            max_record_bytes: 8 * 1024 * 1024,
+            max_depth: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Top {
+    None,
+    Object,
+    Array,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenItem {
+    /// Index in the buffer where the item starts.
+    start: usize,
+    kind: ItemKind,
+    /// The depth the scan returns to when the item closes.
+    close_depth: u32,
+    /// A bare scalar (number, string, literal) rather than an object or array.
+    scalar: bool,
+    whitespace: bool,
+    /// Set when the item broke a bound: its bytes are no longer kept (beyond `bad`).
+    failed: Option<SplitErrorKind>,
+    /// Offset of the item's first byte in the stream (kept because `start` moves on compaction).
+    offset: u64,
+}
+
+/// Scan state, resumable at any byte so chunk boundaries never matter.
+#[derive(Debug)]
+struct ScanState {
+    depth: u32,
+    in_string: bool,
+    /// The previous byte was a backslash inside a string (possibly in the previous chunk).
+    escaped: bool,
+    top: Top,
+    /// Inside the `Records` array of a top-level object.
+    in_records: bool,
+    /// A depth-1 key of a top-level object is being read; `key` holds its first bytes.
+    in_key: bool,
+    key: [u8; 8],
+    key_len: usize,
+    /// At depth 1 of a top-level object, a key is expected next.
+    expect_key: bool,
+    /// The last depth-1 key was `Records` and its value has not started yet.
+    records_pending: bool,
+    item: Option<OpenItem>,
+    /// Skipping bytes at the top level that are not JSON: (stream offset, at line start).
+    garbage: Option<(u64, bool)>,
+}
+
+impl ScanState {
+    fn new() -> Self {
+        ScanState {
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            top: Top::None,
+            in_records: false,
+            in_key: false,
+            key: [0; 8],
+            key_len: 0,
+            expect_key: false,
+            records_pending: false,
+            item: None,
+            garbage: None,
+        }
+    }
+
+    /// Whether a new element of an array being split starts here.
+    #[inline]
+    fn at_element_position(&self) -> bool {
+        self.item.is_none()
+            && ((self.top == Top::Array && self.depth == 1) || (self.in_records && self.depth == 2))
+    }
+}
+
+/// Splits a byte stream into items; reuse one per worker to keep its buffer.
+pub struct RecordSplitter {
+    limits: SplitLimits,
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    /// The kept prefix of a failed item or of a garbage run, for the dead-letter output.
+    bad: BadBytes,
+}
+
+/// The start of bytes that could not be split, kept (up to a cap) for the dead-letter output.
+struct BadBytes {
+    bytes: Vec<u8>,
+    truncated: bool,
+    cap: usize,
+}
+
+impl BadBytes {
+    fn restart(&mut self) {
+        self.bytes.clear();
+        self.truncated = false;
+    }
+
+    fn keep(&mut self, more: &[u8]) {
+        let room = self.cap.saturating_sub(self.bytes.len());
+        if more.len() > room {
+            self.bytes.extend_from_slice(&more[..room]);
+            self.truncated = true;
+        } else {
+            self.bytes.extend_from_slice(more);
+        }
+    }
+}
+
+const WS: u8 = 1;
+const OPEN: u8 = 2;
+const CLOSE: u8 = 3;
+const QUOTE: u8 = 4;
+const COMMA: u8 = 5;
+const COLON: u8 = 6;
+const OTHER: u8 = 0;
+
+/// Byte classes outside strings: one table load per byte keeps the structural loop branch-light.
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    t[b' ' as usize] = WS;
+    t[b'\t' as usize] = WS;
+    t[b'\n' as usize] = WS;
+    t[b'\r' as usize] = WS;
+    t[b'{' as usize] = OPEN;
+    t[b'[' as usize] = OPEN;
+    t[b'}' as usize] = CLOSE;
+    t[b']' as usize] = CLOSE;
+    t[b'"' as usize] = QUOTE;
+    t[b',' as usize] = COMMA;
+    t[b':' as usize] = COLON;
+    t
+};
+
+/// How a split run ended when reading failed part-way.
+#[derive(Debug)]
+pub struct ReadFailure {
+    pub error: io::Error,
+    /// Decompressed bytes read before the failure.
+    pub offset: u64,
+}
+
+impl RecordSplitter {
+    pub fn new(limits: SplitLimits) -> Self {
+        RecordSplitter {
+            limits,
+            buf: Vec::new(),
+            base: 0,
+            bad: BadBytes {
+                bytes: Vec::new(),
+                truncated: false,
+                cap: limits.max_record_bytes,
+            },
+        }
+    }
+
+    /// Reads `reader` to its end, calling `emit` for every item and error in stream order.
+    /// Returns the number of bytes read. A read error ends the run after the items completed
+    /// before it were emitted, and after an error for the item it cut short.
+    pub fn split<R: Read>(
+        &mut self,
+        mut reader: R,
+        emit: &mut dyn FnMut(Split<'_>),
+    ) -> Result<u64, ReadFailure> {
+        self.buf.clear();
+        self.base = 0;
+        self.bad.restart();
+        let mut st = ScanState::new();
+        let mut scanned = 0usize;
+        loop {
+            // Compact: keep only the open item's bytes so the buffer stays near one record.
+            let keep_from = match st.item {
+                Some(it) if it.failed.is_none() => it.start,
+                _ => scanned,
+            };
+            if keep_from > 0 {
+                self.buf.drain(..keep_from);
+                self.base += keep_from as u64;
+                scanned -= keep_from;
+                if let Some(it) = st.item.as_mut() {
+                    it.start = it.start.saturating_sub(keep_from);
+                }
+            }
+            let old_len = self.buf.len();
+            self.buf.resize(old_len + self.limits.chunk_bytes, 0);
+            let (n, failure) = read_some(&mut reader, &mut self.buf[old_len..]);
+            self.buf.truncate(old_len + n);
+            if n > 0 {
+                self.scan(&mut st, scanned, emit);
+                scanned = self.buf.len();
+            }
+            if let Some(error) = failure {
+                let offset = self.base + self.buf.len() as u64;
+                self.finish(&mut st, emit);
+                return Err(ReadFailure { error, offset });
+            }
+            if n == 0 {
+                self.finish(&mut st, emit);
+                return Ok(self.base + self.buf.len() as u64);
+            }
+        }
+    }
+
+    /// Splits an in-memory slice (a value found inside another, say).
+    pub fn split_slice(&mut self, bytes: &[u8], emit: &mut dyn FnMut(Split<'_>)) {
+        // Reading from a slice cannot fail.
+        let _ = self.split(bytes, emit);
+    }
+
+    /// Reports what was left open when the stream ended.
+    fn finish(&mut self, st: &mut ScanState, emit: &mut dyn FnMut(Split<'_>)) {
+        let end = self.buf.len();
+        if let Some(it) = st.item.take() {
+            match it.failed {
+                Some(kind) => emit(Split::Error {
+                    kind,
+                    offset: it.offset,
+                    raw: &self.bad.bytes,
+                    raw_truncated: self.bad.truncated,
+                }),
+                None if it.scalar && !st.in_string => emit(Split::Item {
+                    kind: it.kind,
+                    bytes: &self.buf[it.start..end],
+                    offset: it.offset,
+                    has_whitespace: it.whitespace,
+                }),
+                None => emit(Split::Error {
+                    kind: SplitErrorKind::Truncated,
+                    offset: it.offset,
+                    raw: &self.buf[it.start..end],
+                    raw_truncated: false,
+                }),
+            }
+        } else if let Some((offset, _)) = st.garbage.take() {
+            emit(Split::Error {
+                kind: SplitErrorKind::NotJson,
+                offset,
+                raw: &self.bad.bytes,
+                raw_truncated: self.bad.truncated,
+            });
+        } else if st.depth > 0 {
+            emit(Split::Error {
+                kind: SplitErrorKind::Truncated,
+                offset: self.base + end as u64,
+                raw: &[],
+                raw_truncated: false,
+            });
+        }
+    }
+
+    /// Marks the open item failed, keeping its bytes so far for the dead-letter output.
+    fn fail_item(&mut self, st: &mut ScanState, kind: SplitErrorKind, upto: usize) {
+        if let Some(it) = st.item.as_mut() {
+            if it.failed.is_none() {
+                self.bad.restart();
+                self.bad.keep(&self.buf[it.start..upto]);
+                it.failed = Some(kind);
+            }
+        }
+    }
+
+    /// Scans `buf[from..]`. Cost: one table lookup per byte outside strings; strings are
+    /// skipped with `memchr2` (SIMD) to the next quote or backslash, since most record bytes
+    /// sit inside strings.
+    fn scan(&mut self, st: &mut ScanState, from: usize, emit: &mut dyn FnMut(Split<'_>)) {
+        let end = self.buf.len();
+        let mut i = from;
+        if st.escaped && i < end {
+            st.escaped = false;
+            self.note_key_byte(st, self.buf[i]);
+            i += 1;
+        }
+        while i < end {
+            if let Some((offset, line_start)) = st.garbage {
+                // Skip non-JSON bytes until a line that starts like a JSON value.
+                let b = self.buf[i];
+                let resume = line_start && (b == b'{' || b == b'[');
+                if resume {
+                    st.garbage = None;
+                    emit(Split::Error {
+                        kind: SplitErrorKind::NotJson,
+                        offset,
+                            raw: &self.bad.bytes,
+                        raw_truncated: self.bad.truncated,
+                    });
+                } else {
+                    let line_start = if b == b'\n' {
+                        true
+                    } else {
+                        line_start && (b == b' ' || b == b'\t' || b == b'\r')
+                    };
+                    st.garbage = Some((offset, line_start));
+                    self.bad.keep(&[b]);
+                    i += 1;
+                    continue;
+                }
+            }
+            if st.in_string {
+                if st.in_key {
+                    // Top-level keys are few and short: read them byte by byte.
+                    let b = self.buf[i];
+                    i += 1;
+                    match b {
+                        b'\\' => {
+                            self.note_key_byte(st, b);
+                            if i < end {
+                                self.note_key_byte(st, self.buf[i]);
+                                i += 1;
+                            } else {
+                                st.escaped = true;
+                            }
+                        }
+                        b'"' => {
+                            st.in_string = false;
+                            st.in_key = false;
+                        }
+                        _ => self.note_key_byte(st, b),
+                    }
+                    continue;
+                }
+                match memchr2(b'"', b'\\', &self.buf[i..end]) {
+                    None => {
+                        i = end;
+                    }
+                    Some(k) => {
+                        i += k;
+                        if self.buf[i] == b'\\' {
+                            if i + 1 < end {
+                                i += 2;
+                            } else {
+                                st.escaped = true;
+                                i = end;
+                            }
+                        } else {
+                            st.in_string = false;
+                            i += 1;
+                        }
+                    }
+                }
+                continue;
+            }
+            let b = self.buf[i];
+            let class = CLASS[b as usize];
+            // A bare scalar ends at the first structural byte or whitespace after it.
+            if class != OTHER {
+                if let Some(it) = st.item {
+                    if it.scalar && st.depth == it.close_depth {
+                        self.close_item(st, i, emit);
+                    }
+                }
+            }
+            match class {
+                WS => {
+                    if let Some(it) = st.item.as_mut() {
+                        it.whitespace = true;
+                    }
+                }
+                QUOTE => {
+                    if st.at_element_position() {
+                        self.open_item(st, i, true);
+                    }
+                    if st.top == Top::Object && st.depth == 1 {
+                        if st.expect_key {
+                            st.in_key = true;
+                            st.key_len = 0;
+                        } else {
+                            st.records_pending = false;
+                        }
+                    }
+                    st.in_string = true;
+                }
+                OPEN => {
+                    if st.depth == 0 {
+                        if b == b'{' {
+                            st.top = Top::Object;
+                            st.expect_key = true;
+                            st.records_pending = false;
+                            self.open_item(st, i, false);
+                        } else {
+                            st.top = Top::Array;
+                        }
+                    } else if st.records_pending && st.depth == 1 {
+                        st.records_pending = false;
+                        if b == b'[' {
+                            // A trail file: drop the envelope and stream the array's elements.
+                            st.in_records = true;
+                            if matches!(st.item, Some(it) if it.close_depth == 0) {
+                                st.item = None;
+                            }
+                        }
+                    } else if st.at_element_position() {
+                        self.open_item(st, i, false);
+                    }
+                    st.depth += 1;
+                    if st.depth > self.limits.max_depth {
+                        if let Some(it) = st.item {
+                            if it.failed.is_none() && st.depth - it.close_depth > self.limits.max_depth
+                            {
+                                self.fail_item(st, SplitErrorKind::TooDeep, i + 1);
+                            }
+                        }
+                    }
+                }
+                CLOSE => {
+                    if st.depth == 0 {
+                        self.start_garbage(st, i);
+                        continue;
+                    }
+                    st.depth -= 1;
+                    if st.depth == 1 && st.in_records {
+                        st.in_records = false;
+                    }
+                    if matches!(st.item, Some(it) if it.close_depth == st.depth) {
+                        self.close_item(st, i + 1, emit);
+                    }
+                    if st.depth == 0 {
+                        st.top = Top::None;
+                        st.expect_key = false;
+                    }
+                    st.records_pending = false;
+                }
+                COMMA => {
+                    if st.top == Top::Object && st.depth == 1 {
+                        st.expect_key = true;
+                        st.records_pending = false;
+                    }
+                }
+                COLON => {
+                    if st.top == Top::Object && st.depth == 1 {
+                        st.expect_key = false;
+                        st.records_pending = st.key_len == 7 && &st.key[..7] == b"Records";
+                    }
+                }
+                _ => {
+                    // Numbers and literals.
+                    if st.depth == 0 {
+                        self.start_garbage(st, i);
+                        continue;
+                    }
+                    if st.at_element_position() {
+                        self.open_item(st, i, true);
+                    }
+                    if st.depth == 1 {
+                        st.records_pending = false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        // Bound the open item once per chunk rather than per byte: a huge one is skipped,
+        // keeping only its start, so the buffer never holds much more than one record.
+        if let Some(it) = st.item {
+            if it.failed.is_none() && end - it.start > self.limits.max_record_bytes {
+                self.fail_item(st, SplitErrorKind::TooLarge, end);
+            }
+        }
+    }
+
+    #[inline]
+    fn note_key_byte(&self, st: &mut ScanState, b: u8) {
+        if st.in_key {
+            if st.key_len < st.key.len() {
+                st.key[st.key_len] = b;
+            }
+            st.key_len += 1;
+        }
+    }
+
+    #[inline]
+    fn open_item(&mut self, st: &mut ScanState, at: usize, scalar: bool) {
+        let kind = if st.in_records {
+            ItemKind::Record
+        } else {
+            ItemKind::Value
+        };
+        st.item = Some(OpenItem {
+            start: at,
+            kind,
+            close_depth: st.depth,
+            scalar,
+            whitespace: false,
+            failed: None,
+            offset: self.base + at as u64,
+        });
+    }
+
+    fn close_item(&mut self, st: &mut ScanState, end: usize, emit: &mut dyn FnMut(Split<'_>)) {
+        if let Some(it) = st.item {
+            if it.failed.is_none() && end - it.start > self.limits.max_record_bytes {
+                self.fail_item(st, SplitErrorKind::TooLarge, end);
+            }
+        }
+        if let Some(it) = st.item.take() {
+            match it.failed {
+                None => emit(Split::Item {
+                    kind: it.kind,
+                    bytes: &self.buf[it.start..end],
+                    offset: it.offset,
+                    has_whitespace: it.whitespace,
+                }),
+                Some(kind) => emit(Split::Error {
+                    kind,
+                    offset: it.offset,
+                    raw: &self.bad.bytes,
+                    raw_truncated: self.bad.truncated,
+                }),
+            }
+        }
+    }
+
+    fn start_garbage(&mut self, st: &mut ScanState, at: usize) {
+        self.bad.restart();
+        st.garbage = Some((self.base + at as u64, false));
+    }
+}
+
+/// Fills as much of `buf` as the reader gives (gzip decoders hand out small pieces, and fewer,
+/// larger scans are cheaper). Returns the bytes read and the error that stopped it, if any, so
+/// the bytes before a failure are still split.
+fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(input: &[u8], limits: SplitLimits) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut s = RecordSplitter::new(limits);
+        s.split_slice(input, &mut |sp| match sp {
+            Split::Item { kind, bytes, .. } => {
+                out.push((format!("{kind:?}"), String::from_utf8_lossy(bytes).into_owned()))
+            }
+            Split::Error { kind, offset, .. } => out.push((format!("{kind:?}"), offset.to_string())),
+        });
+        out
+    }
+
+    fn items(input: &str) -> Vec<(String, String)> {
+        split_all(input.as_bytes(), SplitLimits::default())
+    }
+
+    #[test]
+    fn trail_file_streams_records() {
+        let got = items(r#"{"Records":[{"a":"}]"},{"b":[1,{"c":2}]}]}"#);
+        assert_eq!(
+            got,
+            vec![
+                ("Record".into(), r#"{"a":"}]"}"#.into()),
+                ("Record".into(), r#"{"b":[1,{"c":2}]}"#.into())
+            ]
+        );
+    }
+
+    #[test]
+    fn records_key_after_other_keys_and_escapes() {
+        let got = items(r#"{"x":"a\"]","Records":[{"k":"\\"}],"y":{"Records":[{"no":1}]}}"#);
+        assert_eq!(got, vec![("Record".into(), r#"{"k":"\\"}"#.into())]);
+    }
+
+    #[test]
+    fn ndjson_and_arrays_are_values() {
+        let got = items("{\"a\":1}\n{\"b\": 2}\n[{\"c\":3}, 7, \"s,]\"]\n");
+        let kinds: Vec<_> = got.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "Value:{\"a\":1}",
+                "Value:{\"b\": 2}",
+                "Value:{\"c\":3}",
+                "Value:7",
+                "Value:\"s,]\""
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_lines_are_one_error_then_json_resumes() {
+        let got = items("a,b,c\n1,2,3\n{\"a\":1}\n");
+        assert_eq!(got, vec![("NotJson".into(), "0".into()), ("Value".into(), "{\"a\":1}".into())]);
+    }
+
+    #[test]
+    fn truncated_item_and_unclosed_array() {
+        assert_eq!(items(r#"{"Records":[{"a":1},{"b":"#), vec![
+            ("Record".into(), r#"{"a":1}"#.into()),
+            ("Truncated".into(), "20".into())
+        ]);
+        assert_eq!(items(r#"{"Records":[{"a":1},"#), vec![
+            ("Record".into(), r#"{"a":1}"#.into()),
+            ("Truncated".into(), "20".into())
+        ]);
+    }
+
+    #[test]
+    fn too_deep_and_too_large_are_skipped() {
+        let limits = SplitLimits {
+            chunk_bytes: 7,
+            max_record_bytes: 64,
+            max_depth: 4,
+        };
+        let input = format!(
+            "{{\"Records\":[{{\"a\":[[[[[[1]]]]]]}},{{\"big\":\"{}\"}},{{\"ok\":1}}]}}",
+            "x".repeat(200)
+        );
+        let got = split_all(input.as_bytes(), limits);
+        assert_eq!(
+            got,
+            vec![
+                ("TooDeep".into(), "12".into()),
+                ("TooLarge".into(), "32".into()),
+                ("Record".into(), "{\"ok\":1}".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn whitespace_is_flagged_only_outside_strings() {
+        let mut flags = Vec::new();
+        RecordSplitter::new(SplitLimits::default()).split_slice(
+            b"{\"a\":\"b c\"}\n{ \"a\":1}",
+            &mut |sp| {
+                if let Split::Item { has_whitespace, .. } = sp {
+                    flags.push(has_whitespace)
+                }
+            },
+        );
+        assert_eq!(flags, vec![false, true]);
+    }
+}
