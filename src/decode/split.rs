@@ -69,7 +69,7 @@ impl Default for SplitLimits {
     fn default() -> Self {
         SplitLimits {
             chunk_bytes: 256 * 1024,
-            max_record_bytes: 8 * 1024 * 1024,
+            max_record_bytes: 4 * 1024 * 1024,
             max_depth: 128,
         }
     }

@@ -1,0 +1,294 @@
+//! The pipeline config (TOML): `[source]`, `[[sink]]`, `[pipeline]` bounds and `[metrics]`,
+//! with `${ENV_VAR}` interpolation. Validation names the key, what is wrong and the fix.
+//! `trailhose replay` builds the same struct from its flags, so both run one engine.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::decode::split::SplitLimits;
+use crate::sink::ndjson::NdjsonSinkConfig;
+
+/// A whole pipeline.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Where CloudTrail comes from.
+    pub source: SourceConfig,
+    /// Where events go; every event goes to every sink.
+    #[serde(rename = "sink", default)]
+    pub sinks: Vec<SinkConfig>,
+    /// Bounds and workers.
+    #[serde(default)]
+    pub pipeline: PipelineBounds,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[source]`, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Files and directories, read recursively in trail time order. `-` stands for stdin.
+    Dir {
+        /// Files or directories to read.
+        paths: Vec<PathBuf>,
+    },
+    /// Standard input: one stream, gzip or not, any envelope.
+    Stdin {},
+}
+
+/// `[[sink]]`, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Newline-delimited JSON, one record per line.
+    Ndjson(NdjsonSinkConfig),
+}
+
+/// `[pipeline]`: how much work is in flight, which bounds memory (see the README).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineBounds {
+    /// Decode workers; 0 means one per core.
+    pub workers: usize,
+    /// Output bytes per batch handed to sinks.
+    pub batch_bytes: usize,
+    /// Batches each sink's channel holds before workers wait.
+    pub channel_batches: usize,
+    /// Decompressed bytes read at a time.
+    pub chunk_bytes: usize,
+    /// The largest record accepted; larger ones are dead-lettered.
+    pub max_record_bytes: usize,
+    /// The deepest nesting accepted inside a record.
+    pub max_depth: u32,
+    /// Where bad input goes (one JSON line each); none: only logged and counted.
+    pub dead_letter: Option<PathBuf>,
+}
+
+impl Default for PipelineBounds {
+    fn default() -> Self {
+        let split = SplitLimits::default();
+        PipelineBounds {
+            workers: 0,
+            batch_bytes: 1024 * 1024,
+            channel_batches: 16,
+            chunk_bytes: split.chunk_bytes,
+            max_record_bytes: split.max_record_bytes,
+            max_depth: split.max_depth,
+            dead_letter: None,
+        }
+    }
+}
+
+impl PipelineBounds {
+    /// The workers to run: the configured count, or one per core.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    pub fn split_limits(&self) -> SplitLimits {
+        SplitLimits {
+            chunk_bytes: self.chunk_bytes,
+            max_record_bytes: self.max_record_bytes,
+            max_depth: self.max_depth,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` to serve `/metrics` and `/health` on.
+    pub addr: String,
+}
+
+/// A config problem, worded for the person who must fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl PipelineConfig {
+    /// Reads, interpolates, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `name` is used in messages.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let text = interpolate_env(text, &|k| std::env::var(k).ok())
+            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        let config: PipelineConfig =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{name}: {}", explain_toml(e))))?;
+        config.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        Ok(config)
+    }
+
+    /// Checks every value and says how to fix the first wrong one.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.source {
+            SourceConfig::Dir { paths } => {
+                if paths.is_empty() {
+                    return Err("source.paths is empty: list at least one file or directory, or use type = \"stdin\"".into());
+                }
+                for (i, p) in paths.iter().enumerate() {
+                    if p.as_os_str() != "-" && !p.exists() {
+                        return Err(format!(
+                            "source.paths[{i}] = \"{}\" does not exist: fix the path or remove it",
+                            p.display()
+                        ));
+                    }
+                }
+            }
+            SourceConfig::Stdin {} => {}
+        }
+        if self.sinks.is_empty() {
+            return Err("no [[sink]]: add one, e.g. [[sink]] with type = \"ndjson\" and path = \"-\" for stdout".into());
+        }
+        let stdout_sinks = self
+            .sinks
+            .iter()
+            .filter(|s| matches!(s, SinkConfig::Ndjson(c) if c.is_stdout()))
+            .count();
+        if stdout_sinks > 1 {
+            return Err("more than one [[sink]] writes to stdout: give all but one a path".into());
+        }
+        let b = &self.pipeline;
+        check_range("pipeline.workers", b.workers, 0, 1024, "0 means one per core")?;
+        check_range("pipeline.batch_bytes", b.batch_bytes, 4096, 256 << 20, "default 1048576")?;
+        check_range("pipeline.channel_batches", b.channel_batches, 1, 4096, "default 16")?;
+        check_range("pipeline.chunk_bytes", b.chunk_bytes, 4096, 64 << 20, "default 262144")?;
+        check_range("pipeline.max_record_bytes", b.max_record_bytes, 1024, 1 << 30, "default 4194304")?;
+        check_range("pipeline.max_depth", b.max_depth as usize, 8, 10_000, "default 128")?;
+        if let Some(m) = &self.metrics {
+            crate::metrics::parse_addr(&m.addr).map_err(|e| format!("metrics.addr = {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn check_range(key: &str, value: usize, min: usize, max: usize, hint: &str) -> Result<(), String> {
+    if value < min || value > max {
+        return Err(format!("{key} = {value} is out of range: use {min} to {max} ({hint})"));
+    }
+    Ok(())
+}
+
+/// Makes toml's message name the fix where it can.
+fn explain_toml(e: toml::de::Error) -> String {
+    let msg = e.to_string();
+    if msg.contains("missing field `type`") {
+        return format!("{msg}\nevery [source] and [[sink]] needs a type, e.g. type = \"dir\" or type = \"ndjson\"");
+    }
+    if msg.contains("missing field `source`") {
+        return format!("{msg}\nadd a [source] table, e.g. [source] with type = \"dir\" and paths = [\"AWSLogs\"]");
+    }
+    msg
+}
+
+/// Replaces `${NAME}` with the variable's value and `${NAME:-default}` with the value or the
+/// default; `$$` is a literal `$`. Comment lines are left alone.
+pub fn interpolate_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix('{') {
+                let end = body
+                    .find('}')
+                    .ok_or_else(|| format!("line {}: \"${{\" without a closing \"}}\"", n + 1))?;
+                let expr = &body[..end];
+                let (name, default) = match expr.split_once(":-") {
+                    Some((name, default)) => (name, Some(default)),
+                    None => (expr, None),
+                };
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!("line {}: \"${{{expr}}}\" is not a variable name (letters, digits, _)", n + 1));
+                }
+                match (lookup(name), default) {
+                    (Some(v), _) => out.push_str(&v),
+                    (None, Some(d)) => out.push_str(d),
+                    (None, None) => {
+                        return Err(format!(
+                            "line {}: ${{{name}}} is not set: export {name}, or give a default with ${{{name}:-value}}",
+                            n + 1
+                        ))
+                    }
+                }
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "OUT").then(|| "/tmp/out.ndjson".to_string())
+    }
+
+    #[test]
+    fn interpolates_with_defaults_and_escapes() {
+        let t = "path = \"${OUT}\"\nw = ${W:-3}\n# ${NOT_SET}\nprice = \"$$5\"\n";
+        assert_eq!(
+            interpolate_env(t, &env).unwrap(),
+            "path = \"/tmp/out.ndjson\"\nw = 3\n# ${NOT_SET}\nprice = \"$5\"\n"
+        );
+        let e = interpolate_env("a = \"${NOPE}\"", &env).unwrap_err();
+        assert!(e.contains("line 1") && e.contains("export NOPE"), "{e}");
+    }
+
+    #[test]
+    fn parses_a_full_config() {
+        let c = PipelineConfig::parse(
+            "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\npath = \"-\"\n[pipeline]\nworkers = 2\n[metrics]\naddr = \"127.0.0.1:9898\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.source, SourceConfig::Stdin {});
+        assert_eq!(c.pipeline.workers, 2);
+        assert_eq!(c.pipeline.batch_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let err = |t: &str| PipelineConfig::parse(t, "t.toml").unwrap_err().0;
+        let base = "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\n";
+        let e = err(&format!("{base}[pipeline]\nwrokers = 2\n"));
+        assert!(e.contains("wrokers") && e.contains("workers"), "{e}");
+        let e = err(&format!("{base}[pipeline]\nbatch_bytes = 10\n"));
+        assert!(e.contains("pipeline.batch_bytes = 10") && e.contains("4096"), "{e}");
+        let e = err("[source]\ntype = \"kafka\"\n");
+        assert!(e.contains("kafka") && e.contains("dir"), "{e}");
+        let e = err("[source]\ntype = \"stdin\"\n");
+        assert!(e.contains("[[sink]]"), "{e}");
+        let e = err("[source]\ntype = \"dir\"\npaths = [\"/no/such/dir\"]\n[[sink]]\ntype = \"ndjson\"\n");
+        assert!(e.contains("source.paths[0]") && e.contains("does not exist"), "{e}");
+        let e = err(&format!("{base}[metrics]\naddr = \"nope\"\n"));
+        assert!(e.contains("metrics.addr") && e.contains("HOST:PORT"), "{e}");
+    }
+}

@@ -1,0 +1,139 @@
+//! Telemetry in one place: every metric name and label, their help text, the Prometheus
+//! recorder, and the `/metrics` and `/health` endpoint. The README's metric table mirrors this.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::decode::ErrorKind;
+
+/// Inputs (files, stdin) opened; label `source`.
+pub const INPUTS: &str = "trailhose_inputs_total";
+/// Inputs whose every event every sink acknowledged (or that were dropped deliberately).
+pub const INPUTS_ACKED: &str = "trailhose_inputs_acked_total";
+/// Inputs whose events some sink did not take (the source keeps their position).
+pub const INPUTS_FAILED: &str = "trailhose_inputs_failed_total";
+/// Bytes read from inputs as stored (compressed).
+pub const INPUT_BYTES: &str = "trailhose_input_bytes_total";
+/// Bytes after decompression.
+pub const DECOMPRESSED_BYTES: &str = "trailhose_decompressed_bytes_total";
+/// CloudTrail records decoded.
+pub const RECORDS_IN: &str = "trailhose_records_in_total";
+/// Records written by a sink; label `sink`.
+pub const RECORDS_OUT: &str = "trailhose_records_out_total";
+/// Bad input; label `kind` (see `ErrorKind::label`).
+pub const ERRORS: &str = "trailhose_errors_total";
+/// Digest files skipped (they hold no events).
+pub const DIGESTS_SKIPPED: &str = "trailhose_digests_skipped_total";
+/// CloudWatch Logs control messages skipped.
+pub const CONTROL_MESSAGES_SKIPPED: &str = "trailhose_control_messages_skipped_total";
+/// Entries written to the dead-letter output.
+pub const DEAD_LETTERED: &str = "trailhose_dead_letter_records_total";
+/// Items waiting in a channel; label `channel` (`blobs`, or `sink_<name>` in batches).
+pub const CHANNEL_DEPTH: &str = "trailhose_channel_depth";
+/// A channel's bound; label `channel`.
+pub const CHANNEL_CAPACITY: &str = "trailhose_channel_capacity";
+/// Time to decode one input and hand its batches to the sinks.
+pub const BLOB_SECONDS: &str = "trailhose_blob_processing_seconds";
+/// Decode workers running.
+pub const WORKERS: &str = "trailhose_workers";
+
+/// Buckets for per-input time: trail files take milliseconds, huge replays seconds.
+const BLOB_SECONDS_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
+
+/// Gives every metric its help text and unit.
+pub fn describe() {
+    describe_counter!(INPUTS, "Inputs (files, stdin) opened.");
+    describe_counter!(INPUTS_ACKED, "Inputs whose every event every sink acknowledged.");
+    describe_counter!(INPUTS_FAILED, "Inputs whose events some sink did not take.");
+    describe_counter!(INPUT_BYTES, Unit::Bytes, "Bytes read from inputs as stored (compressed).");
+    describe_counter!(DECOMPRESSED_BYTES, Unit::Bytes, "Bytes after decompression.");
+    describe_counter!(RECORDS_IN, "CloudTrail records decoded.");
+    describe_counter!(RECORDS_OUT, "Records written by a sink.");
+    describe_counter!(ERRORS, "Bad input, by kind.");
+    describe_counter!(DIGESTS_SKIPPED, "CloudTrail digest files skipped.");
+    describe_counter!(CONTROL_MESSAGES_SKIPPED, "CloudWatch Logs control messages skipped.");
+    describe_counter!(DEAD_LETTERED, "Entries written to the dead-letter output.");
+    describe_gauge!(CHANNEL_DEPTH, "Items waiting in a channel between stages.");
+    describe_gauge!(CHANNEL_CAPACITY, "The bound of a channel between stages.");
+    describe_histogram!(BLOB_SECONDS, Unit::Seconds, "Time to decode one input and hand it to the sinks.");
+    describe_gauge!(WORKERS, "Decode workers running.");
+}
+
+/// Registers every error kind at zero, so a scrape shows the whole family from the start.
+pub fn register_error_kinds() {
+    for kind in ErrorKind::ALL {
+        metrics::counter!(ERRORS, "kind" => kind.label()).increment(0);
+    }
+}
+
+/// Installs the Prometheus recorder for this process.
+pub fn install_recorder() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(BLOB_SECONDS.to_string()), &BLOB_SECONDS_BUCKETS)
+        .map_err(|e| format!("metrics buckets: {e}"))?
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    describe();
+    register_error_kinds();
+    Ok(handle)
+}
+
+/// Serves `GET /metrics` (Prometheus text format) and `GET /health` until the runtime stops.
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            // Read the request head; bodies are not expected.
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let line = head.split(|&b| b == b'\r').next().unwrap_or(&[]);
+            let mut parts = line.split(|&b| b == b' ');
+            let (method, path) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
+            let path = path.split(|&b| b == b'?').next().unwrap_or(&[]);
+            let (status, content_type, body) = match (method, path) {
+                (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", handle.render()),
+                (b"GET", b"/health") => ("200 OK", "application/json", "{\"status\":\"ok\"}\n".to_string()),
+                (b"GET", _) => ("404 Not Found", "text/plain", "not found: try /metrics or /health\n".to_string()),
+                _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// Parses a `HOST:PORT` metrics address, resolving a host name.
+pub fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("\"{addr}\" is not HOST:PORT; use e.g. \"127.0.0.1:9898\""))
+}

@@ -1,0 +1,285 @@
+//! The pipeline: builds the stages a config names, joins them with bounded channels, runs them
+//! and shuts them down in order (source, then workers, then sinks), so every batch a worker
+//! produced is written or its input is reported unacknowledged.
+//!
+//! Threads: one source thread lists inputs; `workers` decode threads each take whole blobs;
+//! each sink runs on its own blocking thread fed by a bounded tokio channel; a small tokio
+//! runtime serves metrics and watches for Ctrl-C. A slow sink fills its channel, the workers
+//! block, the source blocks on the blob channel: memory stays bounded whatever the input.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::blob::{AckToken, Blob, BlobInput};
+use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use crate::dead_letter::DeadLetterWriter;
+use crate::metrics as m;
+use crate::progress::{progress_wanted, summary_line, ChannelProbe, Monitor};
+use crate::sink::ndjson::NdjsonSink;
+use crate::sink::SinkOutcome;
+use crate::source::{dir, stdin};
+use crate::stats::RunStats;
+use crate::worker::{run_worker, WorkerShared};
+
+/// Process exit codes; the README lists them.
+pub mod exit {
+    /// Every input read cleanly.
+    pub const CLEAN: i32 = 0;
+    /// Some input was bad: logged, counted and dead-lettered; the rest went through.
+    pub const INPUT_ERRORS: i32 = 1;
+    /// A usage or config error: nothing was read.
+    pub const USAGE: i32 = 2;
+    /// A sink failed (disk full, say): the run stopped; unacknowledged inputs were not done.
+    pub const SINK_FAILED: i32 = 3;
+    /// Interrupted (Ctrl-C / SIGINT) after flushing what was in flight.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// How a run is shown.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// No progress line and no summary (errors are still printed).
+    pub quiet: bool,
+}
+
+/// What a run did.
+pub struct RunReport {
+    pub stats: Arc<RunStats>,
+    pub elapsed: Duration,
+    /// The first sink failure, if any.
+    pub sink_failure: Option<String>,
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    pub fn exit_code(&self) -> i32 {
+        if self.sink_failure.is_some() {
+            exit::SINK_FAILED
+        } else if self.interrupted {
+            exit::INTERRUPTED
+        } else if RunStats::get(&self.stats.errors) > 0 {
+            exit::INPUT_ERRORS
+        } else {
+            exit::CLEAN
+        }
+    }
+}
+
+/// Runs a validated pipeline to its end. `Err` is a start-up problem (exit code 2): a file that
+/// cannot be created, a port that cannot be bound.
+pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, String> {
+    let started = Instant::now();
+    let bounds = &config.pipeline;
+    let workers = bounds.worker_count();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("trailhose-io")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let stats = Arc::new(RunStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
+
+    if let Some(mc) = &config.metrics {
+        let addr = m::parse_addr(&mc.addr).map_err(|e| format!("metrics.addr = {e}"))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        let handle = m::install_recorder()?;
+        runtime.spawn(m::serve(listener, handle));
+        metrics::gauge!(m::WORKERS).set(workers as f64);
+    }
+
+    let mut probes: Vec<ChannelProbe> = Vec::new();
+    let mut sink_senders = Vec::new();
+    let mut sink_tasks = Vec::new();
+    for (i, sink_config) in config.sinks.iter().enumerate() {
+        let (tx, rx) = tokio::sync::mpsc::channel(bounds.channel_batches);
+        let weak = tx.downgrade();
+        let capacity = bounds.channel_batches;
+        let name = match sink_config {
+            SinkConfig::Ndjson(c) => {
+                let sink = NdjsonSink::open(c)?;
+                let st = stats.clone();
+                sink_tasks.push(runtime.spawn_blocking(move || sink.run(rx, st)));
+                format!("sink_{i}_ndjson")
+            }
+        };
+        probes.push((
+            name,
+            Box::new(move || {
+                let depth = weak.upgrade().map_or(0, |s| capacity - s.capacity());
+                (depth, capacity)
+            }),
+        ));
+        sink_senders.push(tx);
+    }
+
+    let dead_letter = match &bounds.dead_letter {
+        Some(path) => Some(Arc::new(DeadLetterWriter::create(path)?)),
+        None => None,
+    };
+
+    {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+
+    // Blobs are small (a name and a token), so this channel bounds how far listing runs ahead.
+    let (blob_tx, blob_rx) = crossbeam_channel::bounded::<Blob>(workers * 2);
+    {
+        let rx = blob_rx.clone();
+        probes.push(("blobs".into(), Box::new(move || (rx.len(), rx.capacity().unwrap_or(0)))));
+    }
+
+    let draw = progress_wanted(opts.quiet);
+    if draw {
+        if let SourceConfig::Dir { paths } = &config.source {
+            spawn_sizer(paths.clone(), stats.clone());
+        }
+    }
+    let source = {
+        let (source_config, stats, stop) = (config.source.clone(), stats.clone(), stop.clone());
+        thread::Builder::new()
+            .name("trailhose-source".into())
+            .spawn(move || run_source(&source_config, &blob_tx, &stats, &stop))
+            .map_err(|e| format!("cannot start the source thread: {e}"))?
+    };
+
+    let shared = Arc::new(WorkerShared {
+        stats: stats.clone(),
+        sinks: sink_senders,
+        dead_letter: dead_letter.clone(),
+        stop: stop.clone(),
+        batch_bytes: bounds.batch_bytes,
+        limits: bounds.split_limits(),
+        printed_errors: AtomicU64::new(0),
+        progress_on_stderr: draw,
+    });
+    let mut worker_threads = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let (rx, shared) = (blob_rx.clone(), shared.clone());
+        let t = thread::Builder::new()
+            .name(format!("trailhose-worker-{i}"))
+            .spawn(move || run_worker(rx, shared))
+            .map_err(|e| format!("cannot start worker {i}: {e}"))?;
+        worker_threads.push(t);
+    }
+    drop(blob_rx);
+    drop(shared);
+    let monitor = Monitor::spawn(stats.clone(), draw, probes, started);
+
+    if let Ok(Err(e)) = source.join() {
+        RunStats::add(&stats.errors, 1);
+        metrics::counter!(m::ERRORS, "kind" => "io").increment(1);
+        eprintln!("trailhose: error: {e}");
+    }
+    for t in worker_threads {
+        let _ = t.join();
+    }
+    // The workers are gone, so are the sink senders: each sink drains its channel and ends.
+    let outcomes = runtime.block_on(async {
+        let mut outcomes = Vec::new();
+        for task in sink_tasks {
+            outcomes.push(task.await.unwrap_or_else(|e| SinkOutcome::Failed(format!("sink panicked: {e}"))));
+        }
+        outcomes
+    });
+    monitor.finish();
+    if let Some(dl) = &dead_letter {
+        if let Err(e) = dl.flush() {
+            eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
+            RunStats::add(&stats.errors, 1);
+        }
+    }
+    runtime.shutdown_background();
+    let sink_failure = outcomes.into_iter().find_map(|o| match o {
+        SinkOutcome::Failed(msg) => Some(msg),
+        _ => None,
+    });
+    let report = RunReport {
+        stats,
+        elapsed: started.elapsed(),
+        sink_failure,
+        interrupted: interrupted.load(Ordering::Relaxed),
+    };
+    if let Some(msg) = &report.sink_failure {
+        eprintln!("trailhose: error: sink failed, run stopped: {msg}");
+    }
+    if !opts.quiet {
+        eprintln!("{}", summary_line(&report.stats, report.elapsed));
+    }
+    Ok(report)
+}
+
+/// Lists the source's inputs in order and hands them to the workers as blobs.
+fn run_source(
+    source: &SourceConfig,
+    blobs: &Sender<Blob>,
+    stats: &Arc<RunStats>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let send = |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| -> bool {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        RunStats::add(&stats.inputs_total, 1);
+        metrics::counter!(m::INPUTS, "source" => kind).increment(1);
+        let st = stats.clone();
+        let ack = AckToken::new(move |ok| {
+            if ok {
+                metrics::counter!(m::INPUTS_ACKED).increment(1);
+            } else {
+                metrics::counter!(m::INPUTS_FAILED).increment(1);
+            }
+            RunStats::add(&st.inputs_done, 1);
+        });
+        blobs.send(Blob { origin, input, size, ack }).is_ok()
+    };
+    match source {
+        SourceConfig::Stdin {} => {
+            send(Arc::from(stdin::STDIN_ORIGIN), BlobInput::Stdin, None, "stdin");
+        }
+        SourceConfig::Dir { paths } => {
+            let (std_in, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                paths.iter().cloned().partition(|p| p.as_os_str() == "-");
+            if !std_in.is_empty() && !send(Arc::from(stdin::STDIN_ORIGIN), BlobInput::Stdin, None, "stdin") {
+                return Ok(());
+            }
+            if !files.is_empty() {
+                dir::walk_in_time_order(&files, &mut |f| {
+                    let origin: Arc<str> = Arc::from(f.path.display().to_string());
+                    send(origin, BlobInput::File(f.path), Some(f.size), "dir")
+                })
+                .map_err(|e| format!("listing {}: {e}", display_paths(&files)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Sums the inputs' sizes in the background, for the progress line's ETA.
+fn spawn_sizer(paths: Vec<PathBuf>, stats: Arc<RunStats>) {
+    let files: Vec<PathBuf> = paths.into_iter().filter(|p| p.as_os_str() != "-").collect();
+    let _ = thread::Builder::new().name("trailhose-sizer".into()).spawn(move || {
+        if let Ok((count, bytes)) = dir::total_size(&files) {
+            stats.inputs_known.store(count, Ordering::Relaxed);
+            stats.input_bytes_known.store(bytes, Ordering::Relaxed);
+        }
+    });
+}

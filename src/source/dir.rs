@@ -1,0 +1,203 @@
+//! The directory source: files and directory trees (a synced `AWSLogs/` tree, say), listed in
+//! trail time order across accounts and regions, so later stages see calls roughly as they
+//! happened. Memory follows one day of file names, not the whole tree: day folders
+//! (`.../YYYY/MM/DD`) are noted while walking and listed only when their day comes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A file to read, with its size when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// The delivery time in a trail file name (`..._20240131T2355Z_...` or a digest's
+/// `..._20240131T235500Z...`), as the number YYYYMMDDHHMMSS, for ordering.
+pub fn trail_time_key(name: &str) -> Option<u64> {
+    let b = name.as_bytes();
+    let mut i = 8;
+    while i < b.len() {
+        if b[i] == b'T' && b[i - 8..i].iter().all(u8::is_ascii_digit) {
+            let rest = &b[i + 1..];
+            let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            if (digits == 4 || digits == 6) && rest.get(digits) == Some(&b'Z') {
+                let date: u64 = std::str::from_utf8(&b[i - 8..i]).ok()?.parse().ok()?;
+                let time: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+                let time = if digits == 4 { time * 100 } else { time };
+                return Some(date * 1_000_000 + time);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The day of a `.../YYYY/MM/DD` folder, as YYYYMMDD.
+fn day_folder_key(dir: &Path) -> Option<u64> {
+    let mut parts = dir.iter().rev().map(|p| p.to_str());
+    let (d, m, y) = (parts.next()??, parts.next()??, parts.next()??);
+    let all_digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_digit());
+    if all_digits(y, 4) && all_digits(m, 2) && all_digits(d, 2) {
+        Some(y.parse::<u64>().ok()? * 10_000 + m.parse::<u64>().ok()? * 100 + d.parse::<u64>().ok()?)
+    } else {
+        None
+    }
+}
+
+#[derive(Default)]
+struct Day {
+    folders: Vec<PathBuf>,
+    files: Vec<ListedFile>,
+}
+
+/// Lists the files under `paths` in trail time order and hands each to `emit`, which returns
+/// false to stop. Files whose names carry no delivery time come first, in path order. Symbolic
+/// links to files are followed; links to folders are not (they can loop).
+pub fn walk_in_time_order(
+    paths: &[PathBuf],
+    emit: &mut dyn FnMut(ListedFile) -> bool,
+) -> io::Result<()> {
+    let mut undated = Vec::new();
+    let mut days: BTreeMap<u64, Day> = BTreeMap::new();
+    for path in paths {
+        let meta = fs::metadata(path)?;
+        if meta.is_dir() {
+            collect(path, &mut undated, &mut days)?;
+        } else {
+            place(ListedFile { path: path.clone(), size: meta.len() }, &mut undated, &mut days);
+        }
+    }
+    undated.sort_by(|a: &ListedFile, b| a.path.cmp(&b.path));
+    for file in undated {
+        if !emit(file) {
+            return Ok(());
+        }
+    }
+    for (_, day) in days {
+        let mut files = day.files;
+        for folder in &day.folders {
+            list_files(folder, &mut files)?;
+        }
+        let mut keyed: Vec<(Option<u64>, ListedFile)> = files
+            .into_iter()
+            .map(|f| (name_key(&f.path), f))
+            .collect();
+        keyed.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
+        for (_, file) in keyed {
+            if !emit(file) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn name_key(path: &Path) -> Option<u64> {
+    path.file_name().and_then(|n| n.to_str()).and_then(trail_time_key)
+}
+
+fn place(file: ListedFile, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u64, Day>) {
+    match name_key(&file.path) {
+        Some(key) => days.entry(key / 1_000_000).or_default().files.push(file),
+        None => undated.push(file),
+    }
+}
+
+fn collect(dir: &Path, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u64, Day>) -> io::Result<()> {
+    if let Some(day) = day_folder_key(dir) {
+        days.entry(day).or_default().folders.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect(&path, undated, days)?;
+        } else if let Ok(meta) = fs::metadata(&path) {
+            if meta.is_file() {
+                place(ListedFile { path, size: meta.len() }, undated, days);
+            }
+        } else {
+            // A dangling link or an unreadable entry: let the reader report it.
+            place(ListedFile { path, size: 0 }, undated, days);
+        }
+    }
+    Ok(())
+}
+
+/// Every file below a day folder (normally there are no subfolders).
+fn list_files(dir: &Path, out: &mut Vec<ListedFile>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(&path, out)?;
+        } else {
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            out.push(ListedFile { path, size });
+        }
+    }
+    Ok(())
+}
+
+/// Total size of the files under `paths`, for the progress bar's ETA.
+pub fn total_size(paths: &[PathBuf]) -> io::Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    walk_in_time_order(paths, &mut |f| {
+        files += 1;
+        bytes += f.size;
+        true
+    })?;
+    Ok((files, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_trail_and_digest_times() {
+        assert_eq!(
+            trail_time_key("111122223333_CloudTrail_us-east-1_20240131T2355Z_abc.json.gz"),
+            Some(20240131235500)
+        );
+        assert_eq!(
+            trail_time_key("111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240131T235512Z.json.gz"),
+            Some(20240131235512)
+        );
+        assert_eq!(trail_time_key("notes.txt"), None);
+    }
+
+    #[test]
+    fn orders_by_time_across_accounts_and_regions() {
+        let root = tempfile::tempdir().unwrap();
+        let files = [
+            "AWSLogs/222/CloudTrail/eu-west-1/2024/01/02/222_CloudTrail_eu-west-1_20240102T0005Z_a.json.gz",
+            "AWSLogs/111/CloudTrail/us-east-1/2024/01/02/111_CloudTrail_us-east-1_20240102T0000Z_b.json.gz",
+            "AWSLogs/111/CloudTrail/us-east-1/2024/01/01/111_CloudTrail_us-east-1_20240101T2355Z_c.json.gz",
+            "AWSLogs/222/CloudTrail/eu-west-1/2024/01/01/222_CloudTrail_eu-west-1_20240101T2350Z_d.json.gz",
+            "README.txt",
+        ];
+        for f in files {
+            let p = root.path().join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"{}").unwrap();
+        }
+        let mut order = Vec::new();
+        walk_in_time_order(&[root.path().to_path_buf()], &mut |f| {
+            order.push(f.path.file_name().unwrap().to_str().unwrap().chars().rev().nth(8).unwrap());
+            true
+        })
+        .unwrap();
+        // README first (no time), then d, c (Jan 1 23:50, 23:55), then b, a (Jan 2).
+        assert_eq!(order.len(), 5);
+        let names: Vec<char> = order[1..].to_vec();
+        assert_eq!(names, vec!['d', 'c', 'b', 'a']);
+    }
+}

@@ -1,0 +1,5 @@
+//! Sources: where blobs come from. Each source lists its inputs in the order they should be
+//! read and hands them on as blobs with ack tokens; it never decodes.
+
+pub mod dir;
+pub mod stdin;

@@ -1,0 +1,32 @@
+//! Run-wide counters for the progress line, the closing summary and the exit code. Metrics are
+//! emitted beside them (per input, not per record); these are what the process itself reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters shared by every stage of one run.
+#[derive(Debug, Default)]
+pub struct RunStats {
+    pub inputs_total: AtomicU64,
+    pub inputs_done: AtomicU64,
+    /// How many inputs there are in all, once known (0 until then).
+    pub inputs_known: AtomicU64,
+    /// Total compressed bytes of the inputs, once known (0 until then).
+    pub input_bytes_known: AtomicU64,
+    pub compressed_bytes: AtomicU64,
+    pub decompressed_bytes: AtomicU64,
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    pub errors: AtomicU64,
+    pub skipped: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+impl RunStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

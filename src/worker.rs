@@ -1,0 +1,193 @@
+//! The decode worker: takes whole blobs off the blob channel and runs each, on this one
+//! thread, from gunzip to serialized batches handed to every sink. One worker per core; no
+//! per-event hand-off between threads.
+
+use std::io::{self, IsTerminal, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use tokio::sync::mpsc::Sender;
+
+use crate::blob::{AckToken, Blob};
+use crate::dead_letter::DeadLetterWriter;
+use crate::decode::split::SplitLimits;
+use crate::decode::{BlobDecoder, DecodeError, RecordOutput, Skipped};
+use crate::metrics as m;
+use crate::sink::{Batch, SinkBatch};
+use crate::stats::RunStats;
+use crate::transform::raw::write_raw_line;
+
+/// How many error messages are printed before the rest only go to metrics and dead letters.
+const PRINTED_ERRORS: u64 = 100;
+
+/// What every worker shares.
+pub struct WorkerShared {
+    pub stats: Arc<RunStats>,
+    pub sinks: Vec<Sender<SinkBatch>>,
+    pub dead_letter: Option<Arc<DeadLetterWriter>>,
+    /// Set when the run must end early (a sink went away, Ctrl-C, a fatal error).
+    pub stop: Arc<AtomicBool>,
+    pub batch_bytes: usize,
+    pub limits: SplitLimits,
+    pub printed_errors: AtomicU64,
+    /// Whether a progress line is being drawn on stderr (errors must clear it first).
+    pub progress_on_stderr: bool,
+}
+
+/// Decodes blobs until the channel closes or the run is stopped.
+pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
+    let mut decoder = BlobDecoder::new(shared.limits);
+    for blob in blobs {
+        if shared.stop.load(Ordering::Relaxed) {
+            // Dropping the blob's token unacknowledged tells its source it was not done.
+            break;
+        }
+        decode_blob(&mut decoder, blob, &shared);
+    }
+}
+
+fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
+    let started = Instant::now();
+    let Blob { origin, input, ack, .. } = blob;
+    let mut out = BlobOutput::new(shared, &ack);
+    let stats = match input.open() {
+        Ok(reader) => decoder.decode(&origin, StopAwareReader { inner: reader, stop: &shared.stop }, &mut out),
+        Err(e) => {
+            out.error(
+                DecodeError {
+                    origin: origin.clone(),
+                    offset: 0,
+                    kind: crate::decode::ErrorKind::Io,
+                    detail: format!("cannot open: {e}"),
+                },
+                &[],
+                false,
+            );
+            Default::default()
+        }
+    };
+    out.flush();
+    let s = &shared.stats;
+    RunStats::add(&s.compressed_bytes, stats.compressed_bytes);
+    RunStats::add(&s.decompressed_bytes, stats.decompressed_bytes);
+    RunStats::add(&s.records_in, stats.records);
+    metrics::counter!(m::INPUT_BYTES).increment(stats.compressed_bytes);
+    metrics::counter!(m::DECOMPRESSED_BYTES).increment(stats.decompressed_bytes);
+    metrics::counter!(m::RECORDS_IN).increment(stats.records);
+    metrics::histogram!(m::BLOB_SECONDS).record(started.elapsed().as_secs_f64());
+    if out.complete && !shared.stop.load(Ordering::Relaxed) {
+        ack.ack();
+    }
+}
+
+/// Ends a read early once the run is stopping, so a huge input does not keep a worker busy.
+struct StopAwareReader<'a, R> {
+    inner: R,
+    stop: &'a AtomicBool,
+}
+
+impl<R: Read> Read for StopAwareReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            // Not `Interrupted`: readers retry that, and stopping must not be retried.
+            return Err(io::Error::other("run stopping"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Collects one blob's records into batches and hands them to every sink.
+struct BlobOutput<'a> {
+    shared: &'a WorkerShared,
+    ack: &'a AckToken,
+    buf: Vec<u8>,
+    records: u64,
+    /// False once a batch could not be handed to some sink.
+    complete: bool,
+}
+
+impl<'a> BlobOutput<'a> {
+    fn new(shared: &'a WorkerShared, ack: &'a AckToken) -> Self {
+        BlobOutput {
+            shared,
+            ack,
+            buf: Vec::new(),
+            records: 0,
+            complete: true,
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let batch = Arc::new(Batch {
+            bytes: std::mem::take(&mut self.buf),
+            records: std::mem::take(&mut self.records),
+        });
+        for sink in &self.shared.sinks {
+            let sent = sink.blocking_send(SinkBatch {
+                batch: batch.clone(),
+                ack: self.ack.clone(),
+            });
+            if sent.is_err() {
+                // The sink has ended (its reader went away, or it failed): stop the run.
+                self.complete = false;
+                self.shared.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl RecordOutput for BlobOutput<'_> {
+    fn record(&mut self, bytes: &[u8], has_whitespace: bool) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(self.shared.batch_bytes + bytes.len() + 1);
+        }
+        write_raw_line(&mut self.buf, bytes, has_whitespace);
+        self.records += 1;
+        if self.buf.len() >= self.shared.batch_bytes {
+            self.flush();
+        }
+    }
+
+    fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool) {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            // Reads cut short by a stop are not bad input.
+            self.complete = false;
+            return;
+        }
+        let s = &self.shared.stats;
+        RunStats::add(&s.errors, 1);
+        metrics::counter!(m::ERRORS, "kind" => error.kind.label()).increment(1);
+        let printed = self.shared.printed_errors.fetch_add(1, Ordering::Relaxed);
+        if printed < PRINTED_ERRORS {
+            let clear = if self.shared.progress_on_stderr && io::stderr().is_terminal() { "\r\x1b[2K" } else { "" };
+            eprintln!("{clear}trailhose: error: {error}");
+        } else if printed == PRINTED_ERRORS {
+            eprintln!("trailhose: more errors follow; see the dead-letter output and trailhose_errors_total");
+        }
+        if let Some(dl) = &self.shared.dead_letter {
+            match dl.write(&error, raw, raw_truncated) {
+                Ok(()) => {
+                    RunStats::add(&s.dead_lettered, 1);
+                    metrics::counter!(m::DEAD_LETTERED).increment(1);
+                }
+                Err(e) => {
+                    eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
+                    self.complete = false;
+                }
+            }
+        }
+    }
+
+    fn skipped(&mut self, what: Skipped) {
+        RunStats::add(&self.shared.stats.skipped, 1);
+        match what {
+            Skipped::Digest => metrics::counter!(m::DIGESTS_SKIPPED).increment(1),
+            Skipped::CloudWatchControl => metrics::counter!(m::CONTROL_MESSAGES_SKIPPED).increment(1),
+        }
+    }
+}
