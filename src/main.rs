@@ -1,1 +1,191 @@
-fn main(){}
+//! The trailhose command line: parse arguments, load the config, run, map the result to an
+//! exit code. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use trailhose::config::{MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig};
+use trailhose::gen::{generate_archive, GenOptions};
+use trailhose::pipeline::{self, exit, RunOptions};
+use trailhose::sink::ndjson::NdjsonSinkConfig;
+
+/// CloudTrail in, clean events out: decompress, split, parse and write AWS CloudTrail records
+/// at the speed of the hardware, with bounded memory and nothing lost.
+#[derive(Parser)]
+#[command(name = "trailhose", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay CloudTrail files, directory trees (e.g. a synced AWSLogs/ tree) or stdin to NDJSON,
+    /// one record per line, on every core.
+    Replay(ReplayArgs),
+    /// Run the pipeline a config file describes.
+    Run {
+        /// The pipeline config (TOML); see pipelines/ for ready ones.
+        config: PathBuf,
+        /// No progress line and no summary (errors are still printed).
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Check a pipeline config and say what is wrong with it.
+    Validate {
+        /// The pipeline config (TOML).
+        config: PathBuf,
+    },
+    /// Write a realistic synthetic CloudTrail archive in the trail's S3 key layout.
+    Gen(GenArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Files and directories to read (recursively, in trail time order); `-` or nothing for stdin.
+    paths: Vec<PathBuf>,
+    /// Write NDJSON here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Decode workers (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    workers: usize,
+    /// Write bad input here, one JSON line each (origin, offset, error, raw bytes in base64).
+    #[arg(long, value_name = "FILE")]
+    dead_letter: Option<PathBuf>,
+    /// Serve Prometheus /metrics and /health on HOST:PORT while running.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+    /// No progress line and no summary (errors are still printed).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Output bytes per batch handed to sinks.
+    #[arg(long, value_name = "BYTES")]
+    batch_bytes: Option<usize>,
+    /// Batches each sink's channel holds before workers wait.
+    #[arg(long, value_name = "N")]
+    channel_batches: Option<usize>,
+    /// The largest record accepted; larger ones are dead-lettered.
+    #[arg(long, value_name = "BYTES")]
+    max_record_bytes: Option<usize>,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// How many events to write (duplicate deliveries come on top).
+    #[arg(long, value_name = "N")]
+    events: u64,
+    /// The folder to write the AWSLogs/ tree into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Seed: the same seed writes the same archive.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Accounts to spread events over.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    accounts: usize,
+    /// Events per trail file, on average.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    events_per_file: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(try_main(cli).clamp(0, 255) as u8)
+}
+
+/// Runs one command and returns its exit code; errors are printed where they happen.
+fn try_main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Replay(args) => {
+            let quiet = args.quiet;
+            let config = replay_config(args);
+            if let Err(e) = config.validate() {
+                eprintln!("trailhose: error: {}", flag_names(&e));
+                return exit::USAGE;
+            }
+            run(&config, quiet)
+        }
+        Command::Run { config, quiet } => match PipelineConfig::load(&config) {
+            Ok(config) => run(&config, quiet),
+            Err(e) => {
+                eprintln!("trailhose: error: {e}");
+                exit::USAGE
+            }
+        },
+        Command::Validate { config: path } => match PipelineConfig::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                exit::CLEAN
+            }
+            Err(e) => {
+                eprintln!("trailhose: error: {e}");
+                exit::USAGE
+            }
+        },
+        Command::Gen(args) => {
+            let options = GenOptions {
+                events: args.events,
+                seed: args.seed,
+                accounts: args.accounts,
+                events_per_file: args.events_per_file,
+            };
+            match generate_archive(&args.out, &options) {
+                Ok(summary) => {
+                    eprintln!("trailhose: {summary}");
+                    exit::CLEAN
+                }
+                Err(e) => {
+                    eprintln!("trailhose: error: gen: {e}");
+                    exit::USAGE
+                }
+            }
+        }
+    }
+}
+
+fn run(config: &PipelineConfig, quiet: bool) -> i32 {
+    match pipeline::run(config, &RunOptions { quiet }) {
+        Ok(report) => report.exit_code(),
+        Err(e) => {
+            eprintln!("trailhose: error: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// The config `replay`'s flags describe: the same engine `run` uses.
+fn replay_config(args: ReplayArgs) -> PipelineConfig {
+    let source = if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
+        SourceConfig::Stdin {}
+    } else {
+        SourceConfig::Dir { paths: args.paths }
+    };
+    let defaults = PipelineBounds::default();
+    PipelineConfig {
+        source,
+        sinks: vec![SinkConfig::Ndjson(NdjsonSinkConfig { path: args.output })],
+        pipeline: PipelineBounds {
+            workers: args.workers,
+            batch_bytes: args.batch_bytes.unwrap_or(defaults.batch_bytes),
+            channel_batches: args.channel_batches.unwrap_or(defaults.channel_batches),
+            max_record_bytes: args.max_record_bytes.unwrap_or(defaults.max_record_bytes),
+            dead_letter: args.dead_letter,
+            ..defaults
+        },
+        metrics: args.metrics_addr.map(|addr| MetricsConfig { addr }),
+    }
+}
+
+/// Config keys in messages become the flags that set them, for `replay`.
+fn flag_names(message: &str) -> String {
+    message
+        .replace("source.paths", "PATH")
+        .replace("pipeline.workers", "--workers")
+        .replace("pipeline.batch_bytes", "--batch-bytes")
+        .replace("pipeline.channel_batches", "--channel-batches")
+        .replace("pipeline.max_record_bytes", "--max-record-bytes")
+        .replace("metrics.addr", "--metrics-addr")
+}

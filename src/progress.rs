@@ -34,7 +34,7 @@ impl Monitor {
             .name("trailhose-monitor".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(250));
+                    std::thread::park_timeout(Duration::from_millis(250));
                     for (name, probe) in &probes {
                         let (depth, capacity) = probe();
                         metrics::gauge!(m::CHANNEL_DEPTH, "channel" => name.clone()).set(depth as f64);
@@ -56,6 +56,7 @@ impl Monitor {
     pub fn finish(mut self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
         if self.drew {
