@@ -13,14 +13,16 @@ use tokio::sync::mpsc::Sender;
 use crate::blob::{AckToken, Blob};
 use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
-use crate::decode::{BlobDecoder, DecodeError, RecordOutput, Skipped};
+use crate::decode::{BlobDecoder, DecodeError, ErrorKind, RecordOutput, Skipped};
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
 use crate::transform::raw::write_raw_line;
 
-/// How many error messages are printed before the rest only go to metrics and dead letters.
+/// How many error messages are printed in a run before the rest only go to metrics and dead
+/// letters, and how many per input (a corrupt input can yield hundreds of garbled records).
 const PRINTED_ERRORS: u64 = 100;
+const PRINTED_ERRORS_PER_INPUT: u64 = 3;
 
 /// What every worker shares.
 pub struct WorkerShared {
@@ -59,7 +61,7 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
                 DecodeError {
                     origin: origin.clone(),
                     offset: 0,
-                    kind: crate::decode::ErrorKind::Io,
+                    kind: ErrorKind::Io,
                     detail: format!("cannot open: {e}"),
                 },
                 &[],
@@ -69,6 +71,12 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
         }
     };
     out.flush();
+    if out.errors > PRINTED_ERRORS_PER_INPUT {
+        eprintln!(
+            "trailhose: error: {origin}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
+            out.errors - PRINTED_ERRORS_PER_INPUT
+        );
+    }
     let s = &shared.stats;
     RunStats::add(&s.compressed_bytes, stats.compressed_bytes);
     RunStats::add(&s.decompressed_bytes, stats.decompressed_bytes);
@@ -106,6 +114,8 @@ struct BlobOutput<'a> {
     records: u64,
     /// False once a batch could not be handed to some sink.
     complete: bool,
+    /// Errors in this input so far.
+    errors: u64,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -116,6 +126,7 @@ impl<'a> BlobOutput<'a> {
             buf: Vec::new(),
             records: 0,
             complete: true,
+            errors: 0,
         }
     }
 
@@ -162,7 +173,14 @@ impl RecordOutput for BlobOutput<'_> {
         let s = &self.shared.stats;
         RunStats::add(&s.errors, 1);
         metrics::counter!(m::ERRORS, "kind" => error.kind.label()).increment(1);
-        let printed = self.shared.printed_errors.fetch_add(1, Ordering::Relaxed);
+        self.errors += 1;
+        // Stream-level errors say why the garbled records before them happened: always shown.
+        let stream_level = matches!(error.kind, ErrorKind::GzipCorrupt | ErrorKind::GzipTruncated | ErrorKind::Io);
+        let printed = if self.errors <= PRINTED_ERRORS_PER_INPUT || stream_level {
+            self.shared.printed_errors.fetch_add(1, Ordering::Relaxed)
+        } else {
+            u64::MAX
+        };
         if printed < PRINTED_ERRORS {
             let clear = if self.shared.progress_on_stderr && io::stderr().is_terminal() { "\r\x1b[2K" } else { "" };
             eprintln!("{clear}trailhose: error: {error}");
