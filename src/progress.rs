@@ -34,7 +34,6 @@ impl Monitor {
             .name("trailhose-monitor".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(Duration::from_millis(250));
                     for (name, probe) in &probes {
                         let (depth, capacity) = probe();
                         metrics::gauge!(m::CHANNEL_DEPTH, "channel" => name.clone()).set(depth as f64);
@@ -46,6 +45,7 @@ impl Monitor {
                         let _ = write!(err, "\r\x1b[2K{line}");
                         let _ = err.flush();
                     }
+                    std::thread::park_timeout(Duration::from_millis(250));
                 }
             })
             .ok();

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 use tokio::sync::mpsc::Sender;
 
-use crate::blob::{AckToken, Blob};
+use crate::blob::{AckToken, Blob, BlobInput};
 use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, RecordOutput, Skipped};
@@ -54,6 +54,7 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
     let started = Instant::now();
     let Blob { origin, input, ack, .. } = blob;
     let mut out = BlobOutput::new(shared, &ack);
+    out.live = matches!(input, BlobInput::Stdin);
     let stats = match input.open() {
         Ok(reader) => decoder.decode(&origin, StopAwareReader { inner: reader, stop: &shared.stop }, &mut out),
         Err(e) => {
@@ -77,13 +78,8 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
             out.errors - PRINTED_ERRORS_PER_INPUT
         );
     }
-    let s = &shared.stats;
-    RunStats::add(&s.compressed_bytes, stats.compressed_bytes);
-    RunStats::add(&s.decompressed_bytes, stats.decompressed_bytes);
-    RunStats::add(&s.records_in, stats.records);
-    metrics::counter!(m::INPUT_BYTES).increment(stats.compressed_bytes);
-    metrics::counter!(m::DECOMPRESSED_BYTES).increment(stats.decompressed_bytes);
-    metrics::counter!(m::RECORDS_IN).increment(stats.records);
+    out.position(stats.compressed_bytes, stats.decompressed_bytes);
+    out.report_progress();
     metrics::histogram!(m::BLOB_SECONDS).record(started.elapsed().as_secs_f64());
     if out.complete && !shared.stop.load(Ordering::Relaxed) {
         ack.ack();
@@ -116,6 +112,11 @@ struct BlobOutput<'a> {
     complete: bool,
     /// Errors in this input so far.
     errors: u64,
+    /// (compressed, decompressed) bytes read so far, and what of it was already reported.
+    read: (u64, u64),
+    reported: (u64, u64),
+    /// Reads of this input can block (stdin, later sockets), so batches go out before each read.
+    live: bool,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -127,7 +128,21 @@ impl<'a> BlobOutput<'a> {
             records: 0,
             complete: true,
             errors: 0,
+            read: (0, 0),
+            reported: (0, 0),
+            live: false,
         }
+    }
+
+    /// Adds what was read since the last report to the run's counters and metrics: once per
+    /// batch, so a long input (a 1 GB file, stdin) shows progress while it is read.
+    fn report_progress(&mut self) {
+        let (c, d) = (self.read.0.saturating_sub(self.reported.0), self.read.1.saturating_sub(self.reported.1));
+        self.reported = self.read;
+        RunStats::add(&self.shared.stats.compressed_bytes, c);
+        RunStats::add(&self.shared.stats.decompressed_bytes, d);
+        metrics::counter!(m::INPUT_BYTES).increment(c);
+        metrics::counter!(m::DECOMPRESSED_BYTES).increment(d);
     }
 
     fn flush(&mut self) {
@@ -138,6 +153,9 @@ impl<'a> BlobOutput<'a> {
             bytes: std::mem::take(&mut self.buf),
             records: std::mem::take(&mut self.records),
         });
+        RunStats::add(&self.shared.stats.records_in, batch.records);
+        metrics::counter!(m::RECORDS_IN).increment(batch.records);
+        self.report_progress();
         for sink in &self.shared.sinks {
             let sent = sink.blocking_send(SinkBatch {
                 batch: batch.clone(),
@@ -199,6 +217,18 @@ impl RecordOutput for BlobOutput<'_> {
                 }
             }
         }
+    }
+
+    fn before_read(&mut self) {
+        // A live input may block on its next read: hand on what is ready so events never wait
+        // for traffic. Files never block, so their batches stay full-sized.
+        if self.live {
+            self.flush();
+        }
+    }
+
+    fn position(&mut self, compressed: u64, decompressed: u64) {
+        self.read = (compressed, decompressed);
     }
 
     fn skipped(&mut self, what: Skipped) {

@@ -25,6 +25,11 @@ impl<R: Read> CountingReader<R> {
             count,
         )
     }
+
+    /// Counts into an existing counter.
+    pub fn with_count(inner: R, count: Arc<AtomicU64>) -> Self {
+        CountingReader { inner, count }
+    }
 }
 
 impl<R: Read> Read for CountingReader<R> {

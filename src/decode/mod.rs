@@ -9,7 +9,7 @@ pub mod parse;
 pub mod split;
 
 use std::io::{self, Read};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -28,6 +28,11 @@ pub trait RecordOutput {
     fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool);
     /// A value that holds no events by design.
     fn skipped(&mut self, what: Skipped);
+    /// How far into the input decoding is (compressed and decompressed bytes read so far),
+    /// told before each item so long inputs report progress as they go.
+    fn position(&mut self, _compressed: u64, _decompressed: u64) {}
+    /// More input is about to be read, which may block (a live stream): hand on what is ready.
+    fn before_read(&mut self) {}
 }
 
 /// Values skipped on purpose.
@@ -70,6 +75,7 @@ impl BlobDecoder {
     /// `out`. Never fails: bad input becomes errors and decoding goes on where it can.
     pub fn decode(&mut self, origin: &Arc<str>, input: impl Read, out: &mut dyn RecordOutput) -> DecodeStats {
         let (counting, compressed) = gzip::CountingReader::new(input);
+        let (decompressed_bytes, reading) = (Arc::new(AtomicU64::new(0)), compressed.clone());
         let mut ctx = ValueHandler {
             origin,
             parser: &mut self.parser,
@@ -77,6 +83,7 @@ impl BlobDecoder {
             out,
             stats: DecodeStats::default(),
             interrupted: None,
+            position: Some((reading, decompressed_bytes.clone())),
         };
         let decompressed = match gzip::decompress(counting) {
             Ok(d) => d,
@@ -86,9 +93,8 @@ impl BlobDecoder {
             }
         };
         let gzip = decompressed.gzip;
-        let result = self
-            .splitter
-            .split(decompressed.reader, &mut |split| ctx.split(split, 0));
+        let reader = gzip::CountingReader::with_count(decompressed.reader, decompressed_bytes);
+        let result = self.splitter.split(reader, &mut |split| ctx.split(split, 0));
         let compressed_bytes = compressed.load(Ordering::Relaxed);
         match result {
             Ok(total) => {
@@ -135,6 +141,8 @@ struct ValueHandler<'a> {
     stats: DecodeStats,
     /// The item cut short by a read failure, reported with the failure's kind.
     interrupted: Option<(u64, Vec<u8>)>,
+    /// Compressed and decompressed bytes read so far, for `RecordOutput::position`.
+    position: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 }
 
 impl ValueHandler<'_> {
@@ -154,6 +162,9 @@ impl ValueHandler<'_> {
     }
 
     fn split(&mut self, split: Split<'_>, nesting: u32) {
+        if let (Some((c, d)), 0) = (&self.position, nesting) {
+            self.out.position(c.load(Ordering::Relaxed), d.load(Ordering::Relaxed));
+        }
         match split {
             Split::Item {
                 kind: ItemKind::Record,
@@ -167,6 +178,11 @@ impl ValueHandler<'_> {
                 offset,
                 has_whitespace,
             } => self.value(bytes, offset, has_whitespace, nesting),
+            Split::BeforeRead => {
+                if nesting == 0 {
+                    self.out.before_read();
+                }
+            }
             Split::Error {
                 kind: SplitErrorKind::Truncated,
                 offset,
@@ -268,6 +284,7 @@ impl ValueHandler<'_> {
                 // Offsets inside a nested value point at the value that holds it.
                 Split::Item { kind, bytes, has_whitespace, .. } => Split::Item { kind, bytes, offset, has_whitespace },
                 Split::Error { kind, raw, raw_truncated, .. } => Split::Error { kind, offset, raw, raw_truncated },
+                Split::BeforeRead => return,
             };
             self.split(split, nesting + 1)
         });

@@ -52,6 +52,9 @@ pub enum Split<'a> {
         /// True when `raw` is only a prefix of the offending bytes.
         raw_truncated: bool,
     },
+    /// The splitter is about to read more input, which may block (stdin, a socket): the
+    /// moment to hand on what is ready.
+    BeforeRead,
 }
 
 /// Bounds the splitter keeps to.
@@ -257,6 +260,7 @@ impl RecordSplitter {
             }
             let old_len = self.buf.len();
             self.buf.resize(old_len + self.limits.chunk_bytes, 0);
+            emit(Split::BeforeRead);
             let (n, failure) = read_some(&mut reader, &mut self.buf[old_len..]);
             self.buf.truncate(old_len + n);
             if n > 0 {
@@ -588,20 +592,16 @@ impl RecordSplitter {
     }
 }
 
-/// Fills as much of `buf` as the reader gives (gzip decoders hand out small pieces, and fewer,
-/// larger scans are cheaper). Returns the bytes read and the error that stopped it, if any, so
-/// the bytes before a failure are still split.
+/// One read: a live input (stdin, a socket) must be split as its bytes arrive, not when a
+/// whole chunk has gathered. Returns the bytes read, or the error that stopped reading.
 fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
+    loop {
+        match reader.read(buf) {
+            Ok(n) => return (n, None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (filled, Some(e)),
+            Err(e) => return (0, Some(e)),
         }
     }
-    (filled, None)
 }
 
 #[cfg(test)]
@@ -616,6 +616,7 @@ mod tests {
                 out.push((format!("{kind:?}"), String::from_utf8_lossy(bytes).into_owned()))
             }
             Split::Error { kind, offset, .. } => out.push((format!("{kind:?}"), offset.to_string())),
+            Split::BeforeRead => {}
         });
         out
     }

@@ -1,0 +1,145 @@
+//! The Prometheus endpoint, scraped for real while a run is live (stdin held open), and checked
+//! with `promtool check metrics` from Debian's prometheus package.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// GET `path` over plain HTTP/1.1; returns (status line, body).
+fn get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// The value of one sample line (`name{labels} value`) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Waits until `cond` holds for a scrape, or panics with the last one.
+fn scrape_until(port: u16, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Some((status, body)) = get(port, "/metrics") {
+            if status.contains("200") {
+                if cond(&body) {
+                    return body;
+                }
+                last = body;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}; last scrape:\n{last}");
+}
+
+#[test]
+fn live_scrape_counts_and_passes_promtool() {
+    let port = free_port();
+    // A file beside stdin: its blob completes while stdin stays open, so the per-input
+    // histogram is in the scrape too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("one.json");
+    std::fs::write(&file, trail_file(&(1000..1010).map(record).collect::<Vec<_>>())).expect("write");
+    let mut child = Command::new(bin())
+        .args(["replay", "-", file.to_str().expect("path"), "-q", "--workers", "2"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}"), "--batch-bytes", "4096"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // 300 good records, one invalid one, one that is not CloudTrail, a digest; stdin stays open.
+    let mut data = String::new();
+    for i in 0..300 {
+        data.push_str(&record(i));
+        data.push('\n');
+    }
+    data.push_str("{\"eventVersion\":\"1.08\",,}\n{\"hello\":1}\n{\"digestStartTime\":\"x\",\"logFiles\":[]}\n");
+    stdin.write_all(data.as_bytes()).expect("feed");
+    stdin.flush().expect("flush");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+
+    let (status, body) = loop_get(port, "/health");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("ok"), "{body}");
+    assert!(get(port, "/nope").expect("404").0.contains("404"));
+
+    let scrape = scrape_until(port, "errors and records of a live stdin run", |s| {
+        sample(s, "trailhose_errors_total{kind=\"invalid_json\"}") == Some(1.0)
+            && sample(s, "trailhose_errors_total{kind=\"not_cloudtrail\"}") == Some(1.0)
+            && sample(s, "trailhose_records_in_total").unwrap_or(0.0) >= 310.0
+            && sample(s, "trailhose_blob_processing_seconds_count") == Some(1.0)
+            && sample(s, "trailhose_channel_capacity{channel=\"blobs\"}").is_some()
+    });
+    assert_eq!(sample(&scrape, "trailhose_digests_skipped_total"), Some(1.0));
+    assert!(sample(&scrape, "trailhose_channel_capacity{channel=\"blobs\"}").is_some(), "{scrape}");
+    assert!(scrape.contains("trailhose_channel_depth{channel=\"sink_0_ndjson\"}"), "{scrape}");
+    assert!(sample(&scrape, "trailhose_decompressed_bytes_total").unwrap_or(0.0) > 10_000.0, "{scrape}");
+    assert_eq!(sample(&scrape, "trailhose_errors_total{kind=\"gzip_corrupt\"}"), Some(0.0), "every kind is registered");
+    assert_promtool_accepts(&scrape);
+
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "bad records mean exit 1");
+    let out = reader.join().expect("reader");
+    assert_eq!(json_lines(&out).len(), 310);
+}
+
+fn loop_get(port: u16, path: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = get(port, path) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "the metrics endpoint never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `promtool check metrics` reads a scrape on stdin and lints names, units and help texts.
+fn assert_promtool_accepts(scrape: &str) {
+    let promtool = match Command::new("promtool").arg("--version").output() {
+        Ok(_) => "promtool",
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED promtool check: promtool is not installed (apt-get install prometheus); CI requires it");
+            return;
+        }
+        Err(e) => panic!("promtool is required in CI (apt-get install prometheus): {e}"),
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child.stdin.take().expect("stdin").write_all(scrape.as_bytes()).expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics complains:\n{said}\n---\n{scrape}");
+}
