@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The end-to-end replay benchmark: one `trailhose gen` archive (about 1.1 GB decompressed by
+# default), timed in one run against the tools people use for the same job:
+#   trailhose replay DIR -o /dev/null
+#   zcat FILES | jq -c '.Records[]?'      (the usual one-liner)
+#   zcat FILES > /dev/null                 (single-process decompress floor)
+#   libdeflate-gunzip -c FILES > /dev/null (the fastest inflater: the physical floor)
+# Prints seconds, MB/s (decompressed), records/s, peak RSS and the ratios.
+#
+# Usage: benches/replay.sh [EVENTS]          (default 700000)
+# Needs: jq, libdeflate-tools, time (GNU): apt-get install jq libdeflate-tools time
+# Quote ratios from one run: the machine is shared and noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${1:-700000}
+dir=${BENCH_DIR:-target/bench-archive-$events}
+for tool in jq zcat libdeflate-gunzip /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install jq libdeflate-tools time" >&2; exit 2; }
+done
+cargo build --release --quiet
+bin=target/release/trailhose
+if [ ! -f "$dir/.complete" ]; then
+  rm -rf "$dir"
+  "$bin" gen --events "$events" --out "$dir" --seed 1
+  touch "$dir/.complete"
+fi
+files=$(mktemp)
+timing=$(mktemp)
+trap 'rm -f "$files" "$timing"' EXIT
+find "$dir/AWSLogs" -type f -name '*.json.gz' | sort > "$files"
+compressed=$(xargs -a "$files" cat | wc -c)
+decompressed=$(xargs -a "$files" zcat | wc -c)
+awk -v f="$(wc -l < "$files")" -v c="$compressed" -v d="$decompressed" -v n="$(nproc)" \
+  'BEGIN { printf "archive: %d files, %.1f MB compressed, %.1f MB decompressed, %d cores\n", f, c/1e6, d/1e6, n }'
+
+# Runs a shell command under GNU time; sets secs and rss_mb.
+measure() {
+  /usr/bin/time -o "$timing" -f '%e %M' bash -c "$1" >/dev/null 2>/dev/null
+  local out
+  out=$(tail -1 "$timing")
+  secs=${out% *}
+  rss_mb=$(( ${out#* } / 1024 ))
+}
+
+summary=$(mktemp)
+measure "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'"
+th_secs=$secs; th_rss=$rss_mb
+records=$(grep -o '^trailhose: [0-9,]* records out' "$summary" | tr -dc '0-9')
+rm -f "$summary"
+measure "xargs -a '$files' zcat | jq -c '.Records[]?'"
+jq_secs=$secs; jq_rss=$rss_mb
+measure "xargs -a '$files' zcat"
+zcat_secs=$secs; zcat_rss=$rss_mb
+measure "xargs -a '$files' libdeflate-gunzip -c"
+ld_secs=$secs; ld_rss=$rss_mb
+
+row() { # name secs rss
+  awk -v n="$1" -v s="$2" -v r="$3" -v d="$decompressed" -v rec="$records" \
+    'BEGIN { printf "%-34s %8.2f s %9.1f MB/s %12.0f rec/s %7d MB RSS\n", n, s, d/s/1e6, rec/s, r }'
+}
+echo
+row "trailhose replay -o /dev/null" "$th_secs" "$th_rss"
+row "zcat | jq -c '.Records[]?'" "$jq_secs" "$jq_rss"
+row "zcat > /dev/null" "$zcat_secs" "$zcat_rss"
+row "libdeflate-gunzip -c > /dev/null" "$ld_secs" "$ld_rss"
+echo
+awk -v t="$th_secs" -v j="$jq_secs" -v z="$zcat_secs" -v l="$ld_secs" -v c="$(nproc)" -v r="$records" 'BEGIN {
+  printf "records: %d\n", r
+  printf "trailhose vs jq (records/s):         %6.1fx  (target >= 20x)\n", j/t
+  printf "trailhose vs zcat (MB/s):            %6.2fx  (target >= 2x)\n", z/t
+  printf "trailhose vs libdeflate, all cores:  %6.2f   (share of %d cores of libdeflate; aim >= 0.33)\n", l/t/c, c
+}'
