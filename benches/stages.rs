@@ -22,8 +22,16 @@ struct Archive {
 
 fn archive() -> Archive {
     let dir = tempfile::tempdir().expect("tempdir");
-    generate_archive(dir.path(), &GenOptions { events: 20_000, seed: 1, accounts: 3, events_per_file: 100 })
-        .expect("gen");
+    generate_archive(
+        dir.path(),
+        &GenOptions {
+            events: 20_000,
+            seed: 1,
+            accounts: 3,
+            events_per_file: 100,
+        },
+    )
+    .expect("gen");
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.path().to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -37,12 +45,19 @@ fn archive() -> Archive {
         }
     }
     files.sort();
-    let gz: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).expect("read")).collect();
+    let gz: Vec<Vec<u8>> = files
+        .iter()
+        .map(|p| std::fs::read(p).expect("read"))
+        .collect();
     let plain: Vec<Vec<u8>> = gz
         .iter()
         .map(|g| {
             let mut out = Vec::new();
-            gzip::decompress(&g[..]).expect("gz").reader.read_to_end(&mut out).expect("inflate");
+            gzip::decompress(&g[..])
+                .expect("gz")
+                .reader
+                .read_to_end(&mut out)
+                .expect("inflate");
             out
         })
         .collect();
@@ -56,7 +71,12 @@ fn archive() -> Archive {
         });
     }
     let bytes = plain.iter().map(|p| p.len() as u64).sum();
-    Archive { gz, plain, records, bytes }
+    Archive {
+        gz,
+        plain,
+        records,
+        bytes,
+    }
 }
 
 struct CountingOutput {
@@ -85,7 +105,11 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             for f in &a.gz {
                 out.clear();
-                gzip::decompress(&f[..]).expect("gz").reader.read_to_end(&mut out).expect("inflate");
+                gzip::decompress(&f[..])
+                    .expect("gz")
+                    .reader
+                    .read_to_end(&mut out)
+                    .expect("inflate");
             }
         })
     });

@@ -126,9 +126,11 @@ impl PipelineConfig {
     pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
         let text = interpolate_env(text, &|k| std::env::var(k).ok())
             .map_err(|e| ConfigError(format!("{name}: {e}")))?;
-        let config: PipelineConfig =
-            toml::from_str(&text).map_err(|e| ConfigError(format!("{name}: {}", explain_toml(e))))?;
-        config.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        let config: PipelineConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("{name}: {}", explain_toml(e))))?;
+        config
+            .validate()
+            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
         Ok(config)
     }
 
@@ -162,12 +164,48 @@ impl PipelineConfig {
             return Err("more than one [[sink]] writes to stdout: give all but one a path".into());
         }
         let b = &self.pipeline;
-        check_range("pipeline.workers", b.workers, 0, 1024, "0 means one per core")?;
-        check_range("pipeline.batch_bytes", b.batch_bytes, 4096, 256 << 20, "default 1048576")?;
-        check_range("pipeline.channel_batches", b.channel_batches, 1, 4096, "default 16")?;
-        check_range("pipeline.chunk_bytes", b.chunk_bytes, 4096, 64 << 20, "default 262144")?;
-        check_range("pipeline.max_record_bytes", b.max_record_bytes, 1024, 1 << 30, "default 4194304")?;
-        check_range("pipeline.max_depth", b.max_depth as usize, 8, 10_000, "default 128")?;
+        check_range(
+            "pipeline.workers",
+            b.workers,
+            0,
+            1024,
+            "0 means one per core",
+        )?;
+        check_range(
+            "pipeline.batch_bytes",
+            b.batch_bytes,
+            4096,
+            256 << 20,
+            "default 1048576",
+        )?;
+        check_range(
+            "pipeline.channel_batches",
+            b.channel_batches,
+            1,
+            4096,
+            "default 16",
+        )?;
+        check_range(
+            "pipeline.chunk_bytes",
+            b.chunk_bytes,
+            4096,
+            64 << 20,
+            "default 262144",
+        )?;
+        check_range(
+            "pipeline.max_record_bytes",
+            b.max_record_bytes,
+            1024,
+            1 << 30,
+            "default 4194304",
+        )?;
+        check_range(
+            "pipeline.max_depth",
+            b.max_depth as usize,
+            8,
+            10_000,
+            "default 128",
+        )?;
         if let Some(m) = &self.metrics {
             crate::metrics::parse_addr(&m.addr).map_err(|e| format!("metrics.addr = {e}"))?;
         }
@@ -177,7 +215,9 @@ impl PipelineConfig {
 
 fn check_range(key: &str, value: usize, min: usize, max: usize, hint: &str) -> Result<(), String> {
     if value < min || value > max {
-        return Err(format!("{key} = {value} is out of range: use {min} to {max} ({hint})"));
+        return Err(format!(
+            "{key} = {value} is out of range: use {min} to {max} ({hint})"
+        ));
     }
     Ok(())
 }
@@ -196,7 +236,10 @@ fn explain_toml(e: toml::de::Error) -> String {
 
 /// Replaces `${NAME}` with the variable's value and `${NAME:-default}` with the value or the
 /// default; `$$` is a literal `$`. Comment lines are left alone.
-pub fn interpolate_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         if line.trim_start().starts_with('#') {
@@ -220,7 +263,10 @@ pub fn interpolate_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> R
                     None => (expr, None),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!("line {}: \"${{{expr}}}\" is not a variable name (letters, digits, _)", n + 1));
+                    return Err(format!(
+                        "line {}: \"${{{expr}}}\" is not a variable name (letters, digits, _)",
+                        n + 1
+                    ));
                 }
                 match (lookup(name), default) {
                     (Some(v), _) => out.push_str(&v),
@@ -281,13 +327,21 @@ mod tests {
         let e = err(&format!("{base}[pipeline]\nwrokers = 2\n"));
         assert!(e.contains("wrokers") && e.contains("workers"), "{e}");
         let e = err(&format!("{base}[pipeline]\nbatch_bytes = 10\n"));
-        assert!(e.contains("pipeline.batch_bytes = 10") && e.contains("4096"), "{e}");
+        assert!(
+            e.contains("pipeline.batch_bytes = 10") && e.contains("4096"),
+            "{e}"
+        );
         let e = err("[source]\ntype = \"kafka\"\n");
         assert!(e.contains("kafka") && e.contains("dir"), "{e}");
         let e = err("[source]\ntype = \"stdin\"\n");
         assert!(e.contains("[[sink]]"), "{e}");
-        let e = err("[source]\ntype = \"dir\"\npaths = [\"/no/such/dir\"]\n[[sink]]\ntype = \"ndjson\"\n");
-        assert!(e.contains("source.paths[0]") && e.contains("does not exist"), "{e}");
+        let e = err(
+            "[source]\ntype = \"dir\"\npaths = [\"/no/such/dir\"]\n[[sink]]\ntype = \"ndjson\"\n",
+        );
+        assert!(
+            e.contains("source.paths[0]") && e.contains("does not exist"),
+            "{e}"
+        );
         let e = err(&format!("{base}[metrics]\naddr = \"nope\"\n"));
         assert!(e.contains("metrics.addr") && e.contains("HOST:PORT"), "{e}");
     }

@@ -41,7 +41,12 @@ impl DeadLetterWriter {
     }
 
     /// Appends one entry.
-    pub fn write(&self, error: &DecodeError, raw: &[u8], raw_truncated: bool) -> std::io::Result<()> {
+    pub fn write(
+        &self,
+        error: &DecodeError,
+        raw: &[u8],
+        raw_truncated: bool,
+    ) -> std::io::Result<()> {
         let entry = DeadLetterEntry {
             origin: &error.origin,
             offset: error.offset,
@@ -53,7 +58,10 @@ impl DeadLetterWriter {
         };
         let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut out = self.out.lock().map_err(|_| std::io::Error::other("dead-letter lock poisoned"))?;
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| std::io::Error::other("dead-letter lock poisoned"))?;
         out.write_all(&line)
     }
 

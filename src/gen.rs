@@ -95,7 +95,9 @@ impl Rng {
         const UP: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const MIX: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let set = if upper_only { UP } else { MIX };
-        (0..n).map(|_| set[self.below(set.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| set[self.below(set.len() as u64) as usize] as char)
+            .collect()
     }
     fn uuid(&mut self) -> String {
         let (a, b) = (self.next(), self.next());
@@ -141,14 +143,26 @@ fn account_id(seed: u64, index: usize) -> String {
 #[derive(Clone, Debug)]
 enum Issuer {
     /// An IAM user of the session's account calling AssumeRole with its long-term key.
-    User { name: &'static str, key: String },
+    User {
+        name: &'static str,
+        key: String,
+    },
     /// Another session (a role chain), by index in the same hour's plan.
     Session(usize),
-    Saml { subject: &'static str, provider: &'static str },
-    WebIdentity { subject: &'static str, provider: &'static str },
+    Saml {
+        subject: &'static str,
+        provider: &'static str,
+    },
+    WebIdentity {
+        subject: &'static str,
+        provider: &'static str,
+    },
     Service(&'static str),
     /// GetSessionToken by an IAM user: the key is the user's, temporarily.
-    SessionToken { name: &'static str, key: String },
+    SessionToken {
+        name: &'static str,
+        key: String,
+    },
 }
 
 /// One set of temporary credentials alive during an hour.
@@ -176,7 +190,10 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             role: "Admin".into(),
             name: "alice".into(),
             key: key(&mut r),
-            issuer: Issuer::User { name: "alice", key: user_key },
+            issuer: Issuer::User {
+                name: "alice",
+                key: user_key,
+            },
             source_identity: None,
         });
         sessions.push(Session {
@@ -184,7 +201,10 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             role: "saml-engineers".into(),
             name: "jane@example.com".into(),
             key: key(&mut r),
-            issuer: Issuer::Saml { subject: "jane@example.com", provider: "ExampleIdP" },
+            issuer: Issuer::Saml {
+                subject: "jane@example.com",
+                provider: "ExampleIdP",
+            },
             source_identity: None,
         });
         sessions.push(Session {
@@ -200,7 +220,9 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
         });
         sessions.push(Session {
             account: a,
-            role: "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_4f2e1c0d9b8a7f6e".into(),
+            role:
+                "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_4f2e1c0d9b8a7f6e"
+                    .into(),
             name: "jane.doe".into(),
             key: key(&mut r),
             issuer: Issuer::Saml {
@@ -222,7 +244,10 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             role: String::new(),
             name: "bob".into(),
             key: key(&mut r),
-            issuer: Issuer::SessionToken { name: "bob", key: user_access_key(seed, a, "bob") },
+            issuer: Issuer::SessionToken {
+                name: "bob",
+                key: user_access_key(seed, a, "bob"),
+            },
             source_identity: None,
         });
         // alice's Admin session -> audit role in the next account -> read role in the one after.
@@ -249,7 +274,10 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             role: "Deploy".into(),
             name: "deploy-42".into(),
             key: key(&mut r),
-            issuer: Issuer::User { name: "ci-deployer", key: user_access_key(seed, a, "ci-deployer") },
+            issuer: Issuer::User {
+                name: "ci-deployer",
+                key: user_access_key(seed, a, "ci-deployer"),
+            },
             source_identity: Some("ci-deployer"),
         });
     }
@@ -257,7 +285,13 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
 }
 
 fn user_access_key(seed: u64, account: usize, user: &str) -> String {
-    let mut r = Rng::new(&[seed, 0xA41A, account as u64, user.len() as u64, user.as_bytes()[0] as u64]);
+    let mut r = Rng::new(&[
+        seed,
+        0xA41A,
+        account as u64,
+        user.len() as u64,
+        user.as_bytes()[0] as u64,
+    ]);
     format!("AKIA{}", r.alnum(16, true))
 }
 
@@ -287,7 +321,12 @@ impl World<'_> {
         s.role.rsplit('/').next().unwrap_or(&s.role)
     }
     fn assumed_arn(&self, s: &Session) -> String {
-        format!("arn:aws:sts::{}:assumed-role/{}/{}", self.accounts[s.account], Self::role_name(s), s.name)
+        format!(
+            "arn:aws:sts::{}:assumed-role/{}/{}",
+            self.accounts[s.account],
+            Self::role_name(s),
+            s.name
+        )
     }
     fn principal_id(&self, s: &Session) -> String {
         let mut r = Rng::new(&[self.seed, 0x9D, s.account as u64, s.role.len() as u64]);
@@ -299,10 +338,20 @@ impl World<'_> {
         let acct = &self.accounts[s.account];
         if let Issuer::SessionToken { name, .. } = &s.issuer {
             out.push_str("{\"type\":\"IAMUser\",\"principalId\":");
-            js(out, &format!("AIDA{}", Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)));
+            js(
+                out,
+                &format!(
+                    "AIDA{}",
+                    Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)
+                ),
+            );
             out.push_str(",\"arn\":");
             js(out, &format!("arn:aws:iam::{acct}:user/{name}"));
-            let _ = write!(out, ",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\",\"userName\":\"{name}\"", s.key);
+            let _ = write!(
+                out,
+                ",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\",\"userName\":\"{name}\"",
+                s.key
+            );
             let _ = write!(
                 out,
                 ",\"sessionContext\":{{\"attributes\":{{\"creationDate\":\"{created}\",\"mfaAuthenticated\":\"true\"}}}}}}"
@@ -313,7 +362,11 @@ impl World<'_> {
         js(out, &self.principal_id(s));
         out.push_str(",\"arn\":");
         js(out, &self.assumed_arn(s));
-        let _ = write!(out, ",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\"", s.key);
+        let _ = write!(
+            out,
+            ",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\"",
+            s.key
+        );
         out.push_str(",\"sessionContext\":{\"sessionIssuer\":{\"type\":\"Role\",\"principalId\":");
         js(out, self.principal_id(s).split(':').next().unwrap_or(""));
         out.push_str(",\"arn\":");
@@ -324,7 +377,10 @@ impl World<'_> {
         if let Issuer::WebIdentity { provider, .. } = &s.issuer {
             let _ = write!(out, "\"federatedProvider\":\"arn:aws:iam::{acct}:oidc-provider/{provider}\",\"attributes\":{{}}");
         }
-        let _ = write!(out, "}},\"attributes\":{{\"creationDate\":\"{created}\",\"mfaAuthenticated\":\"false\"}}");
+        let _ = write!(
+            out,
+            "}},\"attributes\":{{\"creationDate\":\"{created}\",\"mfaAuthenticated\":\"false\"}}"
+        );
         if let Some(si) = s.source_identity {
             let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
         }
@@ -342,7 +398,13 @@ impl World<'_> {
         match &s.issuer {
             Issuer::User { name, key } | Issuer::SessionToken { name, key } => {
                 out.push_str("{\"type\":\"IAMUser\",\"principalId\":");
-                js(out, &format!("AIDA{}", Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)));
+                js(
+                    out,
+                    &format!(
+                        "AIDA{}",
+                        Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)
+                    ),
+                );
                 let _ = write!(
                     out,
                     ",\"arn\":\"arn:aws:iam::{acct}:user/{name}\",\"accountId\":\"{acct}\",\"accessKeyId\":\"{key}\",\"userName\":\"{name}\"}}"
@@ -362,22 +424,49 @@ impl World<'_> {
                 );
             }
             Issuer::Service(service) => {
-                let _ = write!(out, "{{\"type\":\"AWSService\",\"invokedBy\":\"{service}\"}}");
+                let _ = write!(
+                    out,
+                    "{{\"type\":\"AWSService\",\"invokedBy\":\"{service}\"}}"
+                );
             }
         }
     }
 }
 
 /// Writes the event that issued a session's keys.
-fn issuing_event(out: &mut String, w: &World, sessions: &[Session], s: &Session, t: i64, region: &str, r: &mut Rng) {
+fn issuing_event(
+    out: &mut String,
+    w: &World,
+    sessions: &[Session],
+    s: &Session,
+    t: i64,
+    region: &str,
+    r: &mut Rng,
+) {
     let acct = &w.accounts[s.account];
     let time = iso_time(t);
     let (name, agent, ip) = match &s.issuer {
-        Issuer::Saml { .. } => ("AssumeRoleWithSAML", "aws-internal/3 aws-sdk-java/1.12.720", "203.0.113.25".to_string()),
-        Issuer::WebIdentity { .. } => ("AssumeRoleWithWebIdentity", "aws-sdk-js/3.540.0", "198.51.100.77".to_string()),
+        Issuer::Saml { .. } => (
+            "AssumeRoleWithSAML",
+            "aws-internal/3 aws-sdk-java/1.12.720",
+            "203.0.113.25".to_string(),
+        ),
+        Issuer::WebIdentity { .. } => (
+            "AssumeRoleWithWebIdentity",
+            "aws-sdk-js/3.540.0",
+            "198.51.100.77".to_string(),
+        ),
         Issuer::Service(svc) => ("AssumeRole", *svc, svc.to_string()),
-        Issuer::SessionToken { .. } => ("GetSessionToken", "aws-cli/2.15.30 Python/3.11.8 Linux/6.1", "192.0.2.10".to_string()),
-        _ => ("AssumeRole", "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0", "192.0.2.10".to_string()),
+        Issuer::SessionToken { .. } => (
+            "GetSessionToken",
+            "aws-cli/2.15.30 Python/3.11.8 Linux/6.1",
+            "192.0.2.10".to_string(),
+        ),
+        _ => (
+            "AssumeRole",
+            "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0",
+            "192.0.2.10".to_string(),
+        ),
     };
     out.push_str("{\"eventVersion\":\"1.08\",\"userIdentity\":");
     w.issuer_identity(out, sessions, s, &time);
@@ -389,10 +478,17 @@ fn issuing_event(out: &mut String, w: &World, sessions: &[Session], s: &Session,
     if name == "GetSessionToken" {
         out.push_str(",\"requestParameters\":{\"durationSeconds\":3600}");
     } else {
-        let _ = write!(out, ",\"requestParameters\":{{\"roleArn\":\"{}\",\"roleSessionName\":", w.role_arn(s));
+        let _ = write!(
+            out,
+            ",\"requestParameters\":{{\"roleArn\":\"{}\",\"roleSessionName\":",
+            w.role_arn(s)
+        );
         js(out, &s.name);
         if let Issuer::Saml { provider, .. } = &s.issuer {
-            let _ = write!(out, ",\"principalArn\":\"arn:aws:iam::{acct}:saml-provider/{provider}\"");
+            let _ = write!(
+                out,
+                ",\"principalArn\":\"arn:aws:iam::{acct}:saml-provider/{provider}\""
+            );
         }
         if let Some(si) = s.source_identity {
             let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
@@ -426,11 +522,19 @@ fn issuing_event(out: &mut String, w: &World, sessions: &[Session], s: &Session,
         let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
     }
     out.push('}');
-    let _ = write!(out, ",\"requestID\":\"{}\",\"eventID\":\"{}\",\"readOnly\":true", r.uuid(), r.uuid());
+    let _ = write!(
+        out,
+        ",\"requestID\":\"{}\",\"eventID\":\"{}\",\"readOnly\":true",
+        r.uuid(),
+        r.uuid()
+    );
     if name != "GetSessionToken" {
         let _ = write!(out, ",\"resources\":[{{\"accountId\":\"{acct}\",\"type\":\"AWS::IAM::Role\",\"ARN\":\"{}\"}}]", w.role_arn(s));
     }
-    let _ = write!(out, ",\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":\"{acct}\"");
+    let _ = write!(
+        out,
+        ",\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":\"{acct}\""
+    );
     if let Issuer::Session(i) = &s.issuer {
         if sessions[*i].account != s.account {
             let _ = write!(out, ",\"sharedEventID\":\"{}\"", r.uuid());
@@ -440,12 +544,26 @@ fn issuing_event(out: &mut String, w: &World, sessions: &[Session], s: &Session,
 }
 
 /// Writes one ordinary API call in `account`.
-fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, t: i64, region: &str, r: &mut Rng) {
+fn api_event(
+    out: &mut String,
+    w: &World,
+    sessions: &[Session],
+    account: usize,
+    t: i64,
+    region: &str,
+    r: &mut Rng,
+) {
     let acct = &w.accounts[account];
     let time = iso_time(t);
     let mine: Vec<&Session> = sessions.iter().filter(|s| s.account == account).collect();
     let actor = r.below(100);
-    let mut ip = format!("{}.{}.{}.{}", r.pick(&[198u64, 203, 192, 185]), r.below(255), r.below(255), 1 + r.below(254));
+    let mut ip = format!(
+        "{}.{}.{}.{}",
+        r.pick(&[198u64, 203, 192, 185]),
+        r.below(255),
+        r.below(255),
+        1 + r.below(254)
+    );
     if r.chance(10) {
         ip = format!("2001:db8:{:x}::{:x}", r.below(0xffff), 1 + r.below(0xfffe));
     }
@@ -460,7 +578,7 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
         .to_string();
     out.push_str("{\"eventVersion\":\"1.09\",\"userIdentity\":");
     // Who: sessions most of the time, then IAM users, services and the root user.
-    let service_call = actor >= 88 && actor < 97;
+    let service_call = (88..97).contains(&actor);
     if actor < 70 && !mine.is_empty() {
         let s = *r.pick(&mine);
         w.session_identity(out, sessions, s, &iso_time(t - (t % 3600)));
@@ -477,7 +595,11 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
             user_access_key(w.seed, account, name)
         );
     } else if service_call {
-        let svc = *r.pick(&["cloudformation.amazonaws.com", "autoscaling.amazonaws.com", "config.amazonaws.com"]);
+        let svc = *r.pick(&[
+            "cloudformation.amazonaws.com",
+            "autoscaling.amazonaws.com",
+            "config.amazonaws.com",
+        ]);
         let _ = write!(out, "{{\"type\":\"AWSService\",\"invokedBy\":\"{svc}\"}}");
         ip = svc.to_string();
         agent = svc.to_string();
@@ -488,23 +610,91 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
         );
     }
     let bucket = format!("data-{acct}-{}", r.pick(&["raw", "reports", "backups"]));
-    let object = format!("{}/{}/part-{:05}.parquet", r.pick(&["2026", "exports", "tmp"]), r.alnum(8, false), r.below(99_999));
+    let object = format!(
+        "{}/{}/part-{:05}.parquet",
+        r.pick(&["2026", "exports", "tmp"]),
+        r.alnum(8, false),
+        r.below(99_999)
+    );
     let instance = format!("i-0{}", r.alnum(16, false).to_lowercase());
     let key_id = r.uuid();
     let api = r.below(100);
     let (source, name, read_only, category) = match api {
-        0..=24 => ("s3.amazonaws.com", if r.chance(70) { "GetObject" } else { "PutObject" }, None, "Data"),
-        25..=39 => ("ec2.amazonaws.com", "DescribeInstances", Some(true), "Management"),
-        40..=45 => ("ec2.amazonaws.com", "RunInstances", Some(false), "Management"),
-        46..=49 => ("ec2.amazonaws.com", *r.pick(&["StartInstances", "StopInstances"]), Some(false), "Management"),
-        50..=64 => ("kms.amazonaws.com", if r.chance(60) { "Decrypt" } else { "GenerateDataKey" }, Some(true), "Management"),
-        65..=70 => ("iam.amazonaws.com", *r.pick(&["CreateUser", "AttachRolePolicy", "CreateAccessKey", "GetRole"]), Some(false), "Management"),
-        71..=73 => ("signin.amazonaws.com", "ConsoleLogin", Some(false), "Management"),
-        74..=79 => ("sts.amazonaws.com", "GetCallerIdentity", Some(true), "Management"),
+        0..=24 => (
+            "s3.amazonaws.com",
+            if r.chance(70) {
+                "GetObject"
+            } else {
+                "PutObject"
+            },
+            None,
+            "Data",
+        ),
+        25..=39 => (
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            Some(true),
+            "Management",
+        ),
+        40..=45 => (
+            "ec2.amazonaws.com",
+            "RunInstances",
+            Some(false),
+            "Management",
+        ),
+        46..=49 => (
+            "ec2.amazonaws.com",
+            *r.pick(&["StartInstances", "StopInstances"]),
+            Some(false),
+            "Management",
+        ),
+        50..=64 => (
+            "kms.amazonaws.com",
+            if r.chance(60) {
+                "Decrypt"
+            } else {
+                "GenerateDataKey"
+            },
+            Some(true),
+            "Management",
+        ),
+        65..=70 => (
+            "iam.amazonaws.com",
+            *r.pick(&[
+                "CreateUser",
+                "AttachRolePolicy",
+                "CreateAccessKey",
+                "GetRole",
+            ]),
+            Some(false),
+            "Management",
+        ),
+        71..=73 => (
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            Some(false),
+            "Management",
+        ),
+        74..=79 => (
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            Some(true),
+            "Management",
+        ),
         80..=84 => ("sqs.amazonaws.com", "SendMessage", Some(false), "Data"),
-        85..=89 => ("secretsmanager.amazonaws.com", "GetSecretValue", Some(true), "Management"),
+        85..=89 => (
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+            Some(true),
+            "Management",
+        ),
         90..=94 => ("dynamodb.amazonaws.com", "GetItem", Some(true), "Data"),
-        _ => ("logs.amazonaws.com", "CreateLogStream", Some(false), "Management"),
+        _ => (
+            "logs.amazonaws.com",
+            "CreateLogStream",
+            Some(false),
+            "Management",
+        ),
     };
     let read_only = read_only.unwrap_or(name == "GetObject");
     let _ = write!(out, ",\"eventTime\":\"{time}\",\"eventSource\":\"{source}\",\"eventName\":\"{name}\",\"awsRegion\":\"{region}\",\"sourceIPAddress\":");
@@ -535,7 +725,11 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
             } else {
                 let _ = write!(out, ",\"responseElements\":{{\"requestId\":\"{}\",\"reservationId\":\"r-0{}\",\"ownerId\":\"{acct}\",\"groupSet\":{{}},\"instancesSet\":{{\"items\":[", r.uuid(), r.alnum(16, false).to_lowercase());
                 for k in 0..count {
-                    let id = if k == 0 { instance.clone() } else { format!("i-0{}", r.alnum(16, false).to_lowercase()) };
+                    let id = if k == 0 {
+                        instance.clone()
+                    } else {
+                        format!("i-0{}", r.alnum(16, false).to_lowercase())
+                    };
                     if k > 0 {
                         out.push(',');
                     }
@@ -574,7 +768,11 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
         }
         "ConsoleLogin" => {
             out.push_str(",\"requestParameters\":null");
-            let _ = write!(out, ",\"responseElements\":{{\"ConsoleLogin\":\"{}\"}}", if denied { "Failure" } else { "Success" });
+            let _ = write!(
+                out,
+                ",\"responseElements\":{{\"ConsoleLogin\":\"{}\"}}",
+                if denied { "Failure" } else { "Success" }
+            );
             let _ = write!(out, ",\"additionalEventData\":{{\"LoginTo\":\"https://console.aws.amazon.com/console/home?region={region}\",\"MobileVersion\":\"No\",\"MFAUsed\":\"{}\"}}", if r.chance(80) { "Yes" } else { "No" });
         }
         "SendMessage" => {
@@ -592,14 +790,31 @@ fn api_event(out: &mut String, w: &World, sessions: &[Session], account: usize, 
         }
         _ => out.push_str(",\"requestParameters\":null,\"responseElements\":null"),
     }
-    let _ = write!(out, ",\"requestID\":\"{}\",\"eventID\":\"{}\",\"readOnly\":{read_only}", r.uuid(), r.uuid());
+    let _ = write!(
+        out,
+        ",\"requestID\":\"{}\",\"eventID\":\"{}\",\"readOnly\":{read_only}",
+        r.uuid(),
+        r.uuid()
+    );
     if !resources.is_empty() {
         let _ = write!(out, ",\"resources\":{resources}");
     }
-    let event_type = if name == "ConsoleLogin" { "AwsConsoleSignIn" } else { "AwsApiCall" };
-    let _ = write!(out, ",\"eventType\":\"{event_type}\",\"managementEvent\":{},\"recipientAccountId\":\"{acct}\"", category == "Management");
+    let event_type = if name == "ConsoleLogin" {
+        "AwsConsoleSignIn"
+    } else {
+        "AwsApiCall"
+    };
+    let _ = write!(
+        out,
+        ",\"eventType\":\"{event_type}\",\"managementEvent\":{},\"recipientAccountId\":\"{acct}\"",
+        category == "Management"
+    );
     if category == "Data" && r.chance(30) {
-        let _ = write!(out, ",\"vpcEndpointId\":\"vpce-0{}\"", r.alnum(16, false).to_lowercase());
+        let _ = write!(
+            out,
+            ",\"vpcEndpointId\":\"vpce-0{}\"",
+            r.alnum(16, false).to_lowercase()
+        );
     }
     let _ = write!(out, ",\"eventCategory\":\"{category}\"");
     if !ip.ends_with(".amazonaws.com") {
@@ -632,14 +847,19 @@ struct WrittenFile {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut e = GzEncoder::new(Vec::with_capacity(data.len() / 8), flate2::Compression::default());
+    let mut e = GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::default(),
+    );
     e.write_all(data)?;
     e.finish()
 }
@@ -661,10 +881,18 @@ fn stamp(t: i64, seconds: bool) -> String {
 /// Writes the archive under `out` and says what it wrote.
 pub fn generate_archive(out: &Path, opts: &GenOptions) -> io::Result<GenSummary> {
     if opts.accounts == 0 || opts.events_per_file == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "--accounts and --events-per-file must be at least 1"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--accounts and --events-per-file must be at least 1",
+        ));
     }
-    let accounts: Vec<String> = (0..opts.accounts).map(|i| account_id(opts.seed, i)).collect();
-    let world = World { seed: opts.seed, accounts: &accounts };
+    let accounts: Vec<String> = (0..opts.accounts)
+        .map(|i| account_id(opts.seed, i))
+        .collect();
+    let world = World {
+        seed: opts.seed,
+        accounts: &accounts,
+    };
     // Files go round-robin over (account, region) slots, one window apart per round, so time
     // moves forward evenly and every slot has a file in most windows.
     let slots = opts.accounts * REGIONS.len();
@@ -707,7 +935,12 @@ pub fn generate_archive(out: &Path, opts: &GenOptions) -> io::Result<GenSummary>
     Ok(summary)
 }
 
-fn write_log_file(out: &Path, w: &World, opts: &GenOptions, p: &FilePlan) -> io::Result<WrittenFile> {
+fn write_log_file(
+    out: &Path,
+    w: &World,
+    opts: &GenOptions,
+    p: &FilePlan,
+) -> io::Result<WrittenFile> {
     let mut r = Rng::new(&[opts.seed, 0xF00D, p.index]);
     let acct = &w.accounts[p.account];
     let region = REGIONS[p.region];
@@ -716,7 +949,9 @@ fn write_log_file(out: &Path, w: &World, opts: &GenOptions, p: &FilePlan) -> io:
     let window_start = p.time - FILE_WINDOW_SECS;
     // Sessions are issued in the first window of their hour, in the home region (us-east-1).
     let issues_here = p.region == 0 && (window_start - START_EPOCH) % 3600 == 0;
-    let mut times: Vec<i64> = (0..p.events).map(|_| window_start + r.below(FILE_WINDOW_SECS as u64) as i64).collect();
+    let mut times: Vec<i64> = (0..p.events)
+        .map(|_| window_start + r.below(FILE_WINDOW_SECS as u64) as i64)
+        .collect();
     times.sort_unstable();
     let mut body = String::with_capacity(p.events as usize * 1800 + 64);
     body.push_str("{\"Records\":[");
@@ -729,7 +964,15 @@ fn write_log_file(out: &Path, w: &World, opts: &GenOptions, p: &FilePlan) -> io:
             if written > 0 {
                 body.push(',');
             }
-            issuing_event(&mut body, w, &sessions, s, window_start + written as i64, region, &mut r);
+            issuing_event(
+                &mut body,
+                w,
+                &sessions,
+                s,
+                window_start + written as i64,
+                region,
+                &mut r,
+            );
             written += 1;
         }
     }
@@ -743,14 +986,22 @@ fn write_log_file(out: &Path, w: &World, opts: &GenOptions, p: &FilePlan) -> io:
     body.push_str("]}");
     let compressed = gzip(body.as_bytes())?;
     let dir = day_prefix(acct, "CloudTrail", region, p.time);
-    let name = format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", stamp(p.time, false), r.alnum(16, false));
+    let name = format!(
+        "{acct}_CloudTrail_{region}_{}_{}.json.gz",
+        stamp(p.time, false),
+        r.alnum(16, false)
+    );
     let key = format!("{dir}/{name}");
     let path: PathBuf = out.join(&key);
     fs::create_dir_all(out.join(&dir))?;
     fs::write(&path, &compressed)?;
     // About one file in a hundred is delivered twice, under a second name, as S3 retries do.
     let duplicate = if r.chance(1) {
-        let dup_name = format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", stamp(p.time, false), r.alnum(16, false));
+        let dup_name = format!(
+            "{acct}_CloudTrail_{region}_{}_{}.json.gz",
+            stamp(p.time, false),
+            r.alnum(16, false)
+        );
         fs::write(out.join(&dir).join(&dup_name), &compressed)?;
         Some((format!("{dir}/{dup_name}"), compressed.len() as u64))
     } else {
@@ -777,7 +1028,10 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
     let mut groups: BTreeMap<(usize, usize, i64), Vec<&WrittenFile>> = BTreeMap::new();
     for f in files {
         let hour_start = f.time - 1 - (f.time - 1).rem_euclid(3600);
-        groups.entry((f.account, f.region, hour_start)).or_default().push(f);
+        groups
+            .entry((f.account, f.region, hour_start))
+            .or_default()
+            .push(f);
     }
     let mut previous: BTreeMap<(usize, usize), (String, String)> = BTreeMap::new();
     let mut count = 0;
@@ -786,7 +1040,10 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
         let region_name = REGIONS[region];
         let end = hour_start + 3600;
         let dir = day_prefix(acct, "CloudTrail-Digest", region_name, end);
-        let name = format!("{acct}_CloudTrail-Digest_{region_name}_{TRAIL_NAME}_{region_name}_{}.json.gz", stamp(end, true));
+        let name = format!(
+            "{acct}_CloudTrail-Digest_{region_name}_{TRAIL_NAME}_{region_name}_{}.json.gz",
+            stamp(end, true)
+        );
         let key = format!("{dir}/{name}");
         let mut log_files = Vec::new();
         for f in &group {
@@ -805,7 +1062,10 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
                 }));
             }
         }
-        let (prev_key, prev_hash) = previous.get(&(account, region)).cloned().unwrap_or_default();
+        let (prev_key, prev_hash) = previous
+            .get(&(account, region))
+            .cloned()
+            .unwrap_or_default();
         let digest = serde_json::json!({
             "awsAccountId": acct,
             "digestStartTime": iso_time(hour_start),
@@ -846,18 +1106,23 @@ mod tests {
     #[test]
     fn events_are_valid_json() {
         let accounts: Vec<String> = (0..3).map(|i| account_id(7, i)).collect();
-        let w = World { seed: 7, accounts: &accounts };
+        let w = World {
+            seed: 7,
+            accounts: &accounts,
+        };
         let sessions = plan_sessions(7, 3, 0);
         let mut r = Rng::new(&[1]);
         for s in &sessions {
             let mut out = String::new();
             issuing_event(&mut out, &w, &sessions, s, START_EPOCH, "us-east-1", &mut r);
-            serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            serde_json::from_str::<serde_json::Value>(&out)
+                .unwrap_or_else(|e| panic!("{e}: {out}"));
         }
         for _ in 0..2000 {
             let mut out = String::new();
             api_event(&mut out, &w, &sessions, 1, START_EPOCH, "eu-west-1", &mut r);
-            serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            serde_json::from_str::<serde_json::Value>(&out)
+                .unwrap_or_else(|e| panic!("{e}: {out}"));
         }
     }
 }

@@ -50,19 +50,37 @@ const BLOB_SECONDS_BUCKETS: [f64; 12] = [
 /// Gives every metric its help text and unit.
 pub fn describe() {
     describe_counter!(INPUTS, "Inputs (files, stdin) opened.");
-    describe_counter!(INPUTS_ACKED, "Inputs whose every event every sink acknowledged.");
+    describe_counter!(
+        INPUTS_ACKED,
+        "Inputs whose every event every sink acknowledged."
+    );
     describe_counter!(INPUTS_FAILED, "Inputs whose events some sink did not take.");
-    describe_counter!(INPUT_BYTES, Unit::Bytes, "Bytes read from inputs as stored (compressed).");
-    describe_counter!(DECOMPRESSED_BYTES, Unit::Bytes, "Bytes after decompression.");
+    describe_counter!(
+        INPUT_BYTES,
+        Unit::Bytes,
+        "Bytes read from inputs as stored (compressed)."
+    );
+    describe_counter!(
+        DECOMPRESSED_BYTES,
+        Unit::Bytes,
+        "Bytes after decompression."
+    );
     describe_counter!(RECORDS_IN, "CloudTrail records decoded.");
     describe_counter!(RECORDS_OUT, "Records written by a sink.");
     describe_counter!(ERRORS, "Bad input, by kind.");
     describe_counter!(DIGESTS_SKIPPED, "CloudTrail digest files skipped.");
-    describe_counter!(CONTROL_MESSAGES_SKIPPED, "CloudWatch Logs control messages skipped.");
+    describe_counter!(
+        CONTROL_MESSAGES_SKIPPED,
+        "CloudWatch Logs control messages skipped."
+    );
     describe_counter!(DEAD_LETTERED, "Entries written to the dead-letter output.");
     describe_gauge!(CHANNEL_DEPTH, "Items waiting in a channel between stages.");
     describe_gauge!(CHANNEL_CAPACITY, "The bound of a channel between stages.");
-    describe_histogram!(BLOB_SECONDS, Unit::Seconds, "Time to decode one input and hand it to the sinks.");
+    describe_histogram!(
+        BLOB_SECONDS,
+        Unit::Seconds,
+        "Time to decode one input and hand it to the sinks."
+    );
     describe_gauge!(WORKERS, "Decode workers running.");
 }
 
@@ -76,7 +94,10 @@ pub fn register_error_kinds() {
 /// Installs the Prometheus recorder for this process.
 pub fn install_recorder() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(BLOB_SECONDS.to_string()), &BLOB_SECONDS_BUCKETS)
+        .set_buckets_for_metric(
+            Matcher::Full(BLOB_SECONDS.to_string()),
+            &BLOB_SECONDS_BUCKETS,
+        )
         .map_err(|e| format!("metrics buckets: {e}"))?
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
@@ -114,10 +135,26 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
             let (method, path) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
             let path = path.split(|&b| b == b'?').next().unwrap_or(&[]);
             let (status, content_type, body) = match (method, path) {
-                (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", handle.render()),
-                (b"GET", b"/health") => ("200 OK", "application/json", "{\"status\":\"ok\"}\n".to_string()),
-                (b"GET", _) => ("404 Not Found", "text/plain", "not found: try /metrics or /health\n".to_string()),
-                _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+                (b"GET", b"/metrics") => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    handle.render(),
+                ),
+                (b"GET", b"/health") => (
+                    "200 OK",
+                    "application/json",
+                    "{\"status\":\"ok\"}\n".to_string(),
+                ),
+                (b"GET", _) => (
+                    "404 Not Found",
+                    "text/plain",
+                    "not found: try /metrics or /health\n".to_string(),
+                ),
+                _ => (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    "only GET\n".to_string(),
+                ),
             };
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

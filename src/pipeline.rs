@@ -140,7 +140,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
     let (blob_tx, blob_rx) = crossbeam_channel::bounded::<Blob>(workers * 2);
     {
         let rx = blob_rx.clone();
-        probes.push(("blobs".into(), Box::new(move || (rx.len(), rx.capacity().unwrap_or(0)))));
+        probes.push((
+            "blobs".into(),
+            Box::new(move || (rx.len(), rx.capacity().unwrap_or(0))),
+        ));
     }
 
     let draw = progress_wanted(opts.quiet);
@@ -192,7 +195,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
     let outcomes = runtime.block_on(async {
         let mut outcomes = Vec::new();
         for task in sink_tasks {
-            outcomes.push(task.await.unwrap_or_else(|e| SinkOutcome::Failed(format!("sink panicked: {e}"))));
+            outcomes.push(
+                task.await
+                    .unwrap_or_else(|e| SinkOutcome::Failed(format!("sink panicked: {e}"))),
+            );
         }
         outcomes
     });
@@ -230,31 +236,51 @@ fn run_source(
     stats: &Arc<RunStats>,
     stop: &AtomicBool,
 ) -> Result<(), String> {
-    let send = |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| -> bool {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        RunStats::add(&stats.inputs_total, 1);
-        metrics::counter!(m::INPUTS, "source" => kind).increment(1);
-        let st = stats.clone();
-        let ack = AckToken::new(move |ok| {
-            if ok {
-                metrics::counter!(m::INPUTS_ACKED).increment(1);
-            } else {
-                metrics::counter!(m::INPUTS_FAILED).increment(1);
+    let send =
+        |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| -> bool {
+            if stop.load(Ordering::Relaxed) {
+                return false;
             }
-            RunStats::add(&st.inputs_done, 1);
-        });
-        blobs.send(Blob { origin, input, size, ack }).is_ok()
-    };
+            RunStats::add(&stats.inputs_total, 1);
+            metrics::counter!(m::INPUTS, "source" => kind).increment(1);
+            let st = stats.clone();
+            let ack = AckToken::new(move |ok| {
+                if ok {
+                    metrics::counter!(m::INPUTS_ACKED).increment(1);
+                } else {
+                    metrics::counter!(m::INPUTS_FAILED).increment(1);
+                }
+                RunStats::add(&st.inputs_done, 1);
+            });
+            blobs
+                .send(Blob {
+                    origin,
+                    input,
+                    size,
+                    ack,
+                })
+                .is_ok()
+        };
     match source {
         SourceConfig::Stdin {} => {
-            send(Arc::from(stdin::STDIN_ORIGIN), BlobInput::Stdin, None, "stdin");
+            send(
+                Arc::from(stdin::STDIN_ORIGIN),
+                BlobInput::Stdin,
+                None,
+                "stdin",
+            );
         }
         SourceConfig::Dir { paths } => {
             let (std_in, files): (Vec<PathBuf>, Vec<PathBuf>) =
                 paths.iter().cloned().partition(|p| p.as_os_str() == "-");
-            if !std_in.is_empty() && !send(Arc::from(stdin::STDIN_ORIGIN), BlobInput::Stdin, None, "stdin") {
+            if !std_in.is_empty()
+                && !send(
+                    Arc::from(stdin::STDIN_ORIGIN),
+                    BlobInput::Stdin,
+                    None,
+                    "stdin",
+                )
+            {
                 return Ok(());
             }
             if !files.is_empty() {
@@ -270,16 +296,22 @@ fn run_source(
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sums the inputs' sizes in the background, for the progress line's ETA.
 fn spawn_sizer(paths: Vec<PathBuf>, stats: Arc<RunStats>) {
     let files: Vec<PathBuf> = paths.into_iter().filter(|p| p.as_os_str() != "-").collect();
-    let _ = thread::Builder::new().name("trailhose-sizer".into()).spawn(move || {
-        if let Ok((count, bytes)) = dir::total_size(&files) {
-            stats.inputs_known.store(count, Ordering::Relaxed);
-            stats.input_bytes_known.store(bytes, Ordering::Relaxed);
-        }
-    });
+    let _ = thread::Builder::new()
+        .name("trailhose-sizer".into())
+        .spawn(move || {
+            if let Ok((count, bytes)) = dir::total_size(&files) {
+                stats.inputs_known.store(count, Ordering::Relaxed);
+                stats.input_bytes_known.store(bytes, Ordering::Relaxed);
+            }
+        });
 }

@@ -27,7 +27,12 @@ pub fn progress_wanted(quiet: bool) -> bool {
 }
 
 impl Monitor {
-    pub fn spawn(stats: Arc<RunStats>, draw: bool, probes: Vec<ChannelProbe>, started: Instant) -> Self {
+    pub fn spawn(
+        stats: Arc<RunStats>,
+        draw: bool,
+        probes: Vec<ChannelProbe>,
+        started: Instant,
+    ) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::Builder::new()
@@ -36,8 +41,10 @@ impl Monitor {
                 while !stop.load(Ordering::Relaxed) {
                     for (name, probe) in &probes {
                         let (depth, capacity) = probe();
-                        metrics::gauge!(m::CHANNEL_DEPTH, "channel" => name.clone()).set(depth as f64);
-                        metrics::gauge!(m::CHANNEL_CAPACITY, "channel" => name.clone()).set(capacity as f64);
+                        metrics::gauge!(m::CHANNEL_DEPTH, "channel" => name.clone())
+                            .set(depth as f64);
+                        metrics::gauge!(m::CHANNEL_CAPACITY, "channel" => name.clone())
+                            .set(capacity as f64);
                     }
                     if draw {
                         let line = progress_line(&stats, started.elapsed());
@@ -49,7 +56,11 @@ impl Monitor {
                 }
             })
             .ok();
-        Monitor { done, thread, drew: draw }
+        Monitor {
+            done,
+            thread,
+            drew: draw,
+        }
     }
 
     /// Stops the thread and clears the progress line.
@@ -72,7 +83,11 @@ fn progress_line(s: &RunStats, elapsed: Duration) -> String {
     let decompressed = RunStats::get(&s.decompressed_bytes) as f64;
     let compressed = RunStats::get(&s.compressed_bytes) as f64;
     let known = RunStats::get(&s.input_bytes_known) as f64;
-    let inputs = if total > 0 { format!("{done}/{total}") } else { done.to_string() };
+    let inputs = if total > 0 {
+        format!("{done}/{total}")
+    } else {
+        done.to_string()
+    };
     let mut line = format!(
         "inputs {inputs} · {} records · {:.1} MB/s",
         thousands(RunStats::get(&s.records_in)),
@@ -108,7 +123,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -52,11 +52,20 @@ pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
 
 fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
     let started = Instant::now();
-    let Blob { origin, input, ack, .. } = blob;
+    let Blob {
+        origin, input, ack, ..
+    } = blob;
     let mut out = BlobOutput::new(shared, &ack);
     out.live = matches!(input, BlobInput::Stdin);
     let stats = match input.open() {
-        Ok(reader) => decoder.decode(&origin, StopAwareReader { inner: reader, stop: &shared.stop }, &mut out),
+        Ok(reader) => decoder.decode(
+            &origin,
+            StopAwareReader {
+                inner: reader,
+                stop: &shared.stop,
+            },
+            &mut out,
+        ),
         Err(e) => {
             out.error(
                 DecodeError {
@@ -137,7 +146,10 @@ impl<'a> BlobOutput<'a> {
     /// Adds what was read since the last report to the run's counters and metrics: once per
     /// batch, so a long input (a 1 GB file, stdin) shows progress while it is read.
     fn report_progress(&mut self) {
-        let (c, d) = (self.read.0.saturating_sub(self.reported.0), self.read.1.saturating_sub(self.reported.1));
+        let (c, d) = (
+            self.read.0.saturating_sub(self.reported.0),
+            self.read.1.saturating_sub(self.reported.1),
+        );
         self.reported = self.read;
         RunStats::add(&self.shared.stats.compressed_bytes, c);
         RunStats::add(&self.shared.stats.decompressed_bytes, d);
@@ -193,14 +205,21 @@ impl RecordOutput for BlobOutput<'_> {
         metrics::counter!(m::ERRORS, "kind" => error.kind.label()).increment(1);
         self.errors += 1;
         // Stream-level errors say why the garbled records before them happened: always shown.
-        let stream_level = matches!(error.kind, ErrorKind::GzipCorrupt | ErrorKind::GzipTruncated | ErrorKind::Io);
+        let stream_level = matches!(
+            error.kind,
+            ErrorKind::GzipCorrupt | ErrorKind::GzipTruncated | ErrorKind::Io
+        );
         let printed = if self.errors <= PRINTED_ERRORS_PER_INPUT || stream_level {
             self.shared.printed_errors.fetch_add(1, Ordering::Relaxed)
         } else {
             u64::MAX
         };
         if printed < PRINTED_ERRORS {
-            let clear = if self.shared.progress_on_stderr && io::stderr().is_terminal() { "\r\x1b[2K" } else { "" };
+            let clear = if self.shared.progress_on_stderr && io::stderr().is_terminal() {
+                "\r\x1b[2K"
+            } else {
+                ""
+            };
             eprintln!("{clear}trailhose: error: {error}");
         } else if printed == PRINTED_ERRORS {
             eprintln!("trailhose: more errors follow; see the dead-letter output and trailhose_errors_total");
@@ -235,7 +254,9 @@ impl RecordOutput for BlobOutput<'_> {
         RunStats::add(&self.shared.stats.skipped, 1);
         match what {
             Skipped::Digest => metrics::counter!(m::DIGESTS_SKIPPED).increment(1),
-            Skipped::CloudWatchControl => metrics::counter!(m::CONTROL_MESSAGES_SKIPPED).increment(1),
+            Skipped::CloudWatchControl => {
+                metrics::counter!(m::CONTROL_MESSAGES_SKIPPED).increment(1)
+            }
         }
     }
 }

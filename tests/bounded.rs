@@ -86,15 +86,33 @@ fn one_gib_single_line_trail_file_stays_under_256_mib() {
     let fed = Arc::new(AtomicU64::new(0));
     let records = feed_single_line(stdin, 1024 * MIB, fed);
     let mut err = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     let status = child.wait().expect("wait");
     done.store(true, Ordering::Relaxed);
     let peak = watcher.join().expect("watcher");
     assert_eq!(status.code(), Some(0), "{err}");
-    assert!(err.contains(&format!("{} records out", trailhose::progress::thousands(records))), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} records out",
+            trailhose::progress::thousands(records)
+        )),
+        "{err}"
+    );
     assert!(peak > 0, "peak RSS was never read");
-    assert!(peak < 256 * MIB, "peak RSS {} MiB for a 1 GiB single-line input", peak / MIB);
-    eprintln!("1 GiB single line: {records} records, peak RSS {} MiB", peak / MIB);
+    assert!(
+        peak < 256 * MIB,
+        "peak RSS {} MiB for a 1 GiB single-line input",
+        peak / MIB
+    );
+    eprintln!(
+        "1 GiB single line: {records} records, peak RSS {} MiB",
+        peak / MIB
+    );
 }
 
 #[test]
@@ -144,23 +162,48 @@ fn a_slow_reader_slows_the_source_instead_of_growing_memory() {
     let peak = watcher.join().expect("watcher");
     assert_eq!(status.code(), Some(0));
     assert!(peak < 256 * MIB, "peak RSS {} MiB", peak / MIB);
-    assert_eq!(lines, records, "every record arrives once the reader speeds up");
+    assert_eq!(
+        lines, records,
+        "every record arrives once the reader speeds up"
+    );
 }
 
 #[test]
 fn piping_into_head_ends_quietly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(&["gen", "--events", "20000", "--out", dir.path().to_str().expect("path")], None);
+    let out = trailhose(
+        &[
+            "gen",
+            "--events",
+            "20000",
+            "--out",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
-    let mut child = spawn(&["replay", dir.path().to_str().expect("path")], Stdio::piped());
+    let mut child = spawn(
+        &["replay", dir.path().to_str().expect("path")],
+        Stdio::piped(),
+    );
     drop(child.stdin.take());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("line");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("line");
     // The reader is gone (as `head -1` would be) once the BufReader above is dropped.
     let mut err = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     let status = child.wait().expect("wait");
     assert!(first.starts_with("{\"eventVersion\""), "{first}");
     assert_eq!(status.code(), Some(0), "{status:?} {err}");
-    assert!(!err.contains("error:") && !err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("error:") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -30,8 +30,11 @@ fn run_replays_a_directory_with_env_interpolation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
-    std::fs::write(data.join("a.json.gz"), gzip(trail_file(&(0..50).map(record).collect::<Vec<_>>()).as_bytes()))
-        .expect("write");
+    std::fs::write(
+        data.join("a.json.gz"),
+        gzip(trail_file(&(0..50).map(record).collect::<Vec<_>>()).as_bytes()),
+    )
+    .expect("write");
     let out_file = dir.path().join("out.ndjson");
     let config = write(
         dir.path(),
@@ -65,7 +68,11 @@ fn bad_configs_name_the_key_and_exit_2() {
         for command in ["validate", "run"] {
             let out = trailhose(&[command, &path], None);
             assert_eq!(out.status.code(), Some(2), "{command} {text}");
-            assert!(stderr(&out).contains(must_name), "{command}: message does not name {must_name}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains(must_name),
+                "{command}: message does not name {must_name}: {}",
+                stderr(&out)
+            );
         }
     }
     let out = trailhose(&["validate", "/no/such.toml"], None);
@@ -75,13 +82,28 @@ fn bad_configs_name_the_key_and_exit_2() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [vec!["--help"], vec!["replay", "--help"], vec!["run", "--help"], vec!["validate", "--help"], vec!["gen", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["replay", "--help"],
+        vec!["run", "--help"],
+        vec!["validate", "--help"],
+        vec!["gen", "--help"],
+    ] {
         let out = trailhose(&cmd, None);
         assert_eq!(out.status.code(), Some(0), "{cmd:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{cmd:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{cmd:?}"
+        );
     }
     let help = String::from_utf8(trailhose(&["replay", "--help"], None).stdout).expect("utf-8");
-    for flag in ["--workers", "--dead-letter", "--metrics-addr", "--quiet", "--output"] {
+    for flag in [
+        "--workers",
+        "--dead-letter",
+        "--metrics-addr",
+        "--quiet",
+        "--output",
+    ] {
         assert!(help.contains(flag), "replay --help lacks {flag}");
     }
 }

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// GET `path` over plain HTTP/1.1; returns (status line, body).
@@ -58,10 +62,26 @@ fn live_scrape_counts_and_passes_promtool() {
     // histogram is in the scrape too.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("one.json");
-    std::fs::write(&file, trail_file(&(1000..1010).map(record).collect::<Vec<_>>())).expect("write");
+    std::fs::write(
+        &file,
+        trail_file(&(1000..1010).map(record).collect::<Vec<_>>()),
+    )
+    .expect("write");
     let mut child = Command::new(bin())
-        .args(["replay", "-", file.to_str().expect("path"), "-q", "--workers", "2"])
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}"), "--batch-bytes", "4096"])
+        .args([
+            "replay",
+            "-",
+            file.to_str().expect("path"),
+            "-q",
+            "--workers",
+            "2",
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--batch-bytes",
+            "4096",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -96,11 +116,27 @@ fn live_scrape_counts_and_passes_promtool() {
             && sample(s, "trailhose_blob_processing_seconds_count") == Some(1.0)
             && sample(s, "trailhose_channel_capacity{channel=\"blobs\"}").is_some()
     });
-    assert_eq!(sample(&scrape, "trailhose_digests_skipped_total"), Some(1.0));
-    assert!(sample(&scrape, "trailhose_channel_capacity{channel=\"blobs\"}").is_some(), "{scrape}");
-    assert!(scrape.contains("trailhose_channel_depth{channel=\"sink_0_ndjson\"}"), "{scrape}");
-    assert!(sample(&scrape, "trailhose_decompressed_bytes_total").unwrap_or(0.0) > 10_000.0, "{scrape}");
-    assert_eq!(sample(&scrape, "trailhose_errors_total{kind=\"gzip_corrupt\"}"), Some(0.0), "every kind is registered");
+    assert_eq!(
+        sample(&scrape, "trailhose_digests_skipped_total"),
+        Some(1.0)
+    );
+    assert!(
+        sample(&scrape, "trailhose_channel_capacity{channel=\"blobs\"}").is_some(),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("trailhose_channel_depth{channel=\"sink_0_ndjson\"}"),
+        "{scrape}"
+    );
+    assert!(
+        sample(&scrape, "trailhose_decompressed_bytes_total").unwrap_or(0.0) > 10_000.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "trailhose_errors_total{kind=\"gzip_corrupt\"}"),
+        Some(0.0),
+        "every kind is registered"
+    );
     assert_promtool_accepts(&scrape);
 
     drop(stdin);
@@ -116,7 +152,10 @@ fn loop_get(port: u16, path: &str) -> (String, String) {
         if let Some(r) = get(port, path) {
             return r;
         }
-        assert!(Instant::now() < deadline, "the metrics endpoint never answered");
+        assert!(
+            Instant::now() < deadline,
+            "the metrics endpoint never answered"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -138,8 +177,20 @@ fn assert_promtool_accepts(scrape: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start promtool");
-    child.stdin.take().expect("stdin").write_all(scrape.as_bytes()).expect("feed promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(scrape.as_bytes())
+        .expect("feed promtool");
     let out = child.wait_with_output().expect("promtool");
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics complains:\n{said}\n---\n{scrape}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics complains:\n{said}\n---\n{scrape}"
+    );
 }

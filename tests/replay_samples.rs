@@ -45,12 +45,21 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Replays `files` and checks: exit 0, no errors, exactly `expected_count` records, and the
 /// same distinct records as the folder's `_extracted-events.ndjson`.
-fn replay_matches_extracted(folder: &str, files: &[PathBuf], expected_count: usize, strip: &[&str]) {
+fn replay_matches_extracted(
+    folder: &str,
+    files: &[PathBuf],
+    expected_count: usize,
+    strip: &[&str],
+) {
     let mut args: Vec<&str> = vec!["replay", "-q"];
     args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
     let out = trailhose(&args, None);
     assert_eq!(out.status.code(), Some(0), "{folder}: {}", stderr(&out));
-    assert!(!stderr(&out).contains("error"), "{folder}: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("error"),
+        "{folder}: {}",
+        stderr(&out)
+    );
     let mut got = json_lines(&out.stdout);
     assert_eq!(got.len(), expected_count, "{folder}: record count");
     for v in &mut got {
@@ -60,10 +69,17 @@ fn replay_matches_extracted(folder: &str, files: &[PathBuf], expected_count: usi
             }
         }
     }
-    let expected = read_ndjson(&cloudtrail_samples().join(folder).join("_extracted-events.ndjson"));
+    let expected = read_ndjson(
+        &cloudtrail_samples()
+            .join(folder)
+            .join("_extracted-events.ndjson"),
+    );
     let got_set: Vec<String> = multiset(&got).into_keys().collect();
     let want_set: Vec<String> = multiset(&expected).into_keys().collect();
-    assert_eq!(got_set, want_set, "{folder}: distinct records differ from _extracted-events.ndjson");
+    assert_eq!(
+        got_set, want_set,
+        "{folder}: distinct records differ from _extracted-events.ndjson"
+    );
 }
 
 #[test]
@@ -75,7 +91,9 @@ fn trail_files_records_file_envelope() {
 
 #[test]
 fn bare_arrays_of_pretty_printed_records() {
-    let files = files_in("stratus-red-team-detonation-logs", &|n| n.starts_with("aws."));
+    let files = files_in("stratus-red-team-detonation-logs", &|n| {
+        n.starts_with("aws.")
+    });
     replay_matches_extracted("stratus-red-team-detonation-logs", &files, 310, &[]);
 }
 
@@ -87,7 +105,9 @@ fn eventbridge_events() {
 
 #[test]
 fn cloudwatch_logs_subscription_payloads() {
-    let files = files_in("datadog-forwarder-cwl", &|n| n.ends_with("cloudwatch_log_cloudtrail.json"));
+    let files = files_in("datadog-forwarder-cwl", &|n| {
+        n.ends_with("cloudwatch_log_cloudtrail.json")
+    });
     replay_matches_extracted("datadog-forwarder-cwl", &files, 7, &[]);
 }
 
@@ -99,13 +119,22 @@ fn lookup_events_items() {
 
 #[test]
 fn logstash_ndjson_lines() {
-    let files = files_in("otrf-security-datasets", &|n| n.starts_with("ec2_proxy") && n.ends_with(".json"));
-    replay_matches_extracted("otrf-security-datasets", &files, 103, &["@version", "@timestamp"]);
+    let files = files_in("otrf-security-datasets", &|n| {
+        n.starts_with("ec2_proxy") && n.ends_with(".json")
+    });
+    replay_matches_extracted(
+        "otrf-security-datasets",
+        &files,
+        103,
+        &["@version", "@timestamp"],
+    );
 }
 
 #[test]
 fn gzip_and_plain_s3_log_files() {
-    let files = files_in("openregister-sumologic-fixtures", &|n| n.starts_with("cloudtrail-logs"));
+    let files = files_in("openregister-sumologic-fixtures", &|n| {
+        n.starts_with("cloudtrail-logs")
+    });
     replay_matches_extracted("openregister-sumologic-fixtures", &files, 6, &[]);
 }
 
@@ -113,7 +142,9 @@ fn gzip_and_plain_s3_log_files() {
 fn single_records_from_docs_and_lambda_fixtures() {
     let files = files_in("awsdocs-iam-user-guide", &|n| n.ends_with(".json"));
     replay_matches_extracted("awsdocs-iam-user-guide", &files, 7, &[]);
-    let files = files_in("aws-lambda-rust-runtime-fixtures", &|n| n.starts_with("example-cloudwatch-cloudtrail"));
+    let files = files_in("aws-lambda-rust-runtime-fixtures", &|n| {
+        n.starts_with("example-cloudwatch-cloudtrail")
+    });
     replay_matches_extracted("aws-lambda-rust-runtime-fixtures", &files, 3, &[]);
 }
 
@@ -127,15 +158,20 @@ fn every_real_record_in_order_byte_for_byte() {
     let output = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(output.lines().count(), 1284);
     for (i, (a, b)) in input.lines().zip(output.lines()).enumerate() {
-        let (a, b): (Value, Value) = (serde_json::from_str(a).expect("in"), serde_json::from_str(b).expect("out"));
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(a).expect("in"),
+            serde_json::from_str(b).expect("out"),
+        );
         assert_eq!(a, b, "record {i} differs");
     }
 }
 
 #[test]
 fn stdin_gzip_is_read_like_a_file() {
-    let raw = std::fs::read(cloudtrail_samples().join("opensearch-catalog-cloudtrail/raw/raw-large-samples.json"))
-        .expect("read");
+    let raw = std::fs::read(
+        cloudtrail_samples().join("opensearch-catalog-cloudtrail/raw/raw-large-samples.json"),
+    )
+    .expect("read");
     let out = trailhose(&["replay", "-q", "-"], Some(&gzip(&raw)));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_lines(&out.stdout).len(), 840);
@@ -157,7 +193,11 @@ fn archive_records(dir: &Path) -> (Vec<Value>, usize) {
         match v.get("Records").and_then(Value::as_array) {
             Some(rs) => records.extend(rs.iter().cloned()),
             None => {
-                assert!(v.get("logFiles").is_some(), "neither a log nor a digest file: {}", p.display());
+                assert!(
+                    v.get("logFiles").is_some(),
+                    "neither a log nor a digest file: {}",
+                    p.display()
+                );
                 digests += 1;
             }
         }
@@ -169,7 +209,15 @@ fn archive_records(dir: &Path) -> (Vec<Value>, usize) {
 fn gen_archive_replays_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = trailhose(
-        &["gen", "--events", "5000", "--out", dir.path().to_str().expect("path"), "--seed", "9"],
+        &[
+            "gen",
+            "--events",
+            "5000",
+            "--out",
+            dir.path().to_str().expect("path"),
+            "--seed",
+            "9",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -178,7 +226,12 @@ fn gen_archive_replays_exactly() {
     assert!(digests > 0, "gen wrote no digest files");
     let dead = dir.path().join("dead.ndjson");
     let out = trailhose(
-        &["replay", dir.path().join("AWSLogs").to_str().expect("path"), "--dead-letter", dead.to_str().expect("path")],
+        &[
+            "replay",
+            dir.path().join("AWSLogs").to_str().expect("path"),
+            "--dead-letter",
+            dead.to_str().expect("path"),
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -186,37 +239,82 @@ fn gen_archive_replays_exactly() {
     assert_eq!(multiset(&got), multiset(&records));
     assert!(dead_letters(&dead).is_empty());
     let summary = stderr(&out);
-    assert!(summary.contains(&format!("{} skipped", digests)), "digests not counted as skipped: {summary}");
+    assert!(
+        summary.contains(&format!("{} skipped", digests)),
+        "digests not counted as skipped: {summary}"
+    );
 }
 
 #[test]
 fn gen_is_deterministic_per_seed_and_has_every_identity() {
-    let (a, b, c) = (tempfile::tempdir().expect("t"), tempfile::tempdir().expect("t"), tempfile::tempdir().expect("t"));
+    let (a, b, c) = (
+        tempfile::tempdir().expect("t"),
+        tempfile::tempdir().expect("t"),
+        tempfile::tempdir().expect("t"),
+    );
     for (d, seed) in [(&a, "3"), (&b, "3"), (&c, "4")] {
-        let out = trailhose(&["gen", "--events", "3000", "--out", d.path().to_str().expect("p"), "--seed", seed], None);
+        let out = trailhose(
+            &[
+                "gen",
+                "--events",
+                "3000",
+                "--out",
+                d.path().to_str().expect("p"),
+                "--seed",
+                seed,
+            ],
+            None,
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
     let (ra, _) = archive_records(a.path());
     let (rb, _) = archive_records(b.path());
     let (rc, _) = archive_records(c.path());
     assert_eq!(multiset(&ra), multiset(&rb), "same seed, different archive");
-    assert_ne!(multiset(&ra), multiset(&rc), "different seeds, same archive");
+    assert_ne!(
+        multiset(&ra),
+        multiset(&rc),
+        "different seeds, same archive"
+    );
     let mut kinds = BTreeMap::new();
     for r in &ra {
         let t = r["userIdentity"]["type"].as_str().unwrap_or("").to_string();
         *kinds.entry(t).or_insert(0) += 1;
-        *kinds.entry(r["eventName"].as_str().unwrap_or("").to_string()).or_insert(0) += 1;
+        *kinds
+            .entry(r["eventName"].as_str().unwrap_or("").to_string())
+            .or_insert(0) += 1;
     }
     for want in [
-        "IAMUser", "AssumedRole", "SAMLUser", "WebIdentityUser", "AWSService", "Root",
-        "AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-        "RunInstances", "GetObject", "Decrypt", "ConsoleLogin", "CreateUser",
+        "IAMUser",
+        "AssumedRole",
+        "SAMLUser",
+        "WebIdentityUser",
+        "AWSService",
+        "Root",
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+        "RunInstances",
+        "GetObject",
+        "Decrypt",
+        "ConsoleLogin",
+        "CreateUser",
     ] {
-        assert!(kinds.contains_key(want), "gen archive lacks {want}: {kinds:?}");
+        assert!(
+            kinds.contains_key(want),
+            "gen archive lacks {want}: {kinds:?}"
+        );
     }
-    assert!(ra.iter().any(|r| r.get("errorCode").is_some()), "no error events");
     assert!(
-        ra.iter().any(|r| r["userIdentity"]["arn"].as_str().unwrap_or("").contains("AWSReservedSSO_")),
+        ra.iter().any(|r| r.get("errorCode").is_some()),
+        "no error events"
+    );
+    assert!(
+        ra.iter().any(|r| r["userIdentity"]["arn"]
+            .as_str()
+            .unwrap_or("")
+            .contains("AWSReservedSSO_")),
         "no Identity Center sessions"
     );
 }

@@ -34,7 +34,8 @@ fn json_value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(4, 32, 5, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| format!("[{}]", v.join(","))),
             proptest::collection::vec((tricky_string(), inner), 0..4).prop_map(|kv| {
                 let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
                 format!("{{{}}}", body.join(","))
@@ -56,9 +57,15 @@ fn split(input: &[u8], chunk: usize) -> Vec<String> {
     };
     let mut out = Vec::new();
     RecordSplitter::new(limits).split_slice(input, &mut |s| match s {
-        Split::Item { kind, bytes, offset, .. } => {
-            out.push(format!("{kind:?}@{offset}:{}", String::from_utf8_lossy(bytes)))
-        }
+        Split::Item {
+            kind,
+            bytes,
+            offset,
+            ..
+        } => out.push(format!(
+            "{kind:?}@{offset}:{}",
+            String::from_utf8_lossy(bytes)
+        )),
         Split::Error { kind, offset, .. } => out.push(format!("{kind:?}@{offset}")),
         Split::BeforeRead => {}
     });

@@ -68,7 +68,10 @@ pub fn classify(v: &Value<'_, '_>) -> Result<Envelope, ParseError> {
         return Ok(Envelope::Digest);
     }
     if let Some(awslogs) = obj.get("awslogs").and_then(|a| a.as_object()) {
-        if let Some(data) = awslogs.get("data").and_then(|d| d.as_str().map(str::to_owned)) {
+        if let Some(data) = awslogs
+            .get("data")
+            .and_then(|d| d.as_str().map(str::to_owned))
+        {
             return Ok(Envelope::AwsLogs { data });
         }
     }
@@ -197,12 +200,19 @@ mod tests {
         assert_eq!(shape(rec), "Record");
         assert_eq!(shape(&format!(r#"{{"Records":[{rec}]}}"#)), "TrailFile");
         assert_eq!(
-            shape(&format!(r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{rec}}}"#)),
+            shape(&format!(
+                r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{rec}}}"#
+            )),
             "EventBridge"
         );
-        assert!(shape(r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"{}"}]}"#)
-            .starts_with("CloudWatchLogs"));
-        assert_eq!(shape(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#), "CloudWatchControl");
+        assert!(
+            shape(r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"{}"}]}"#)
+                .starts_with("CloudWatchLogs")
+        );
+        assert_eq!(
+            shape(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#),
+            "CloudWatchControl"
+        );
         assert!(shape(r#"{"EventId":"x","CloudTrailEvent":"{}"}"#).starts_with("LookupEvent"));
         assert_eq!(shape(r#"{"digestStartTime":"x","logFiles":[]}"#), "Digest");
         assert_eq!(shape(r#"{"hello":"world"}"#), "error NotCloudTrail");

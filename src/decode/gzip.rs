@@ -84,7 +84,11 @@ mod tests {
         let mut two = gz(b"hello ");
         two.extend(gz(b"world"));
         let mut out = String::new();
-        decompress(&two[..]).unwrap().reader.read_to_string(&mut out).unwrap();
+        decompress(&two[..])
+            .unwrap()
+            .reader
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "hello world");
         let d = decompress(&b"plain"[..]).unwrap();
         assert!(!d.gzip);
@@ -95,7 +99,11 @@ mod tests {
         let data = gz(&vec![b'x'; 100_000]);
         let cut = &data[..data.len() / 2];
         let mut out = Vec::new();
-        let err = decompress(cut).unwrap().reader.read_to_end(&mut out).unwrap_err();
+        let err = decompress(cut)
+            .unwrap()
+            .reader
+            .read_to_end(&mut out)
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

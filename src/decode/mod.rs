@@ -73,7 +73,12 @@ impl BlobDecoder {
 
     /// Decodes `input` (gzip or not) to the end, sending every record and every error to
     /// `out`. Never fails: bad input becomes errors and decoding goes on where it can.
-    pub fn decode(&mut self, origin: &Arc<str>, input: impl Read, out: &mut dyn RecordOutput) -> DecodeStats {
+    pub fn decode(
+        &mut self,
+        origin: &Arc<str>,
+        input: impl Read,
+        out: &mut dyn RecordOutput,
+    ) -> DecodeStats {
         let (counting, compressed) = gzip::CountingReader::new(input);
         let (decompressed_bytes, reading) = (Arc::new(AtomicU64::new(0)), compressed.clone());
         let mut ctx = ValueHandler {
@@ -94,7 +99,9 @@ impl BlobDecoder {
         };
         let gzip = decompressed.gzip;
         let reader = gzip::CountingReader::with_count(decompressed.reader, decompressed_bytes);
-        let result = self.splitter.split(reader, &mut |split| ctx.split(split, 0));
+        let result = self
+            .splitter
+            .split(reader, &mut |split| ctx.split(split, 0));
         let compressed_bytes = compressed.load(Ordering::Relaxed);
         match result {
             Ok(total) => {
@@ -116,14 +123,19 @@ impl BlobDecoder {
                 ctx.stats.decompressed_bytes = failure.offset;
                 let (kind, what) = match failure.error.kind() {
                     _ if !gzip => (ErrorKind::Io, "read failed"),
-                    io::ErrorKind::UnexpectedEof => (ErrorKind::GzipTruncated, "gzip stream ends early"),
+                    io::ErrorKind::UnexpectedEof => {
+                        (ErrorKind::GzipTruncated, "gzip stream ends early")
+                    }
                     _ => (ErrorKind::GzipCorrupt, "gzip stream is corrupt"),
                 };
                 let detail = format!(
                     "{what} ({}) after {compressed_bytes} compressed bytes; records before this point were kept",
                     failure.error
                 );
-                let (offset, raw) = ctx.interrupted.take().unwrap_or((failure.offset, Vec::new()));
+                let (offset, raw) = ctx
+                    .interrupted
+                    .take()
+                    .unwrap_or((failure.offset, Vec::new()));
                 ctx.error(offset, kind, detail, &raw, false);
             }
         }
@@ -146,7 +158,14 @@ struct ValueHandler<'a> {
 }
 
 impl ValueHandler<'_> {
-    fn error(&mut self, offset: u64, kind: ErrorKind, detail: String, raw: &[u8], raw_truncated: bool) {
+    fn error(
+        &mut self,
+        offset: u64,
+        kind: ErrorKind,
+        detail: String,
+        raw: &[u8],
+        raw_truncated: bool,
+    ) {
         self.stats.errors += 1;
         let error = DecodeError {
             origin: self.origin.clone(),
@@ -163,7 +182,8 @@ impl ValueHandler<'_> {
 
     fn split(&mut self, split: Split<'_>, nesting: u32) {
         if let (Some((c, d)), 0) = (&self.position, nesting) {
-            self.out.position(c.load(Ordering::Relaxed), d.load(Ordering::Relaxed));
+            self.out
+                .position(c.load(Ordering::Relaxed), d.load(Ordering::Relaxed));
         }
         match split {
             Split::Item {
@@ -232,6 +252,11 @@ impl ValueHandler<'_> {
     }
 
     fn value(&mut self, bytes: &[u8], offset: u64, has_whitespace: bool, nesting: u32) {
+        // A large value is most likely a record: check it without a tape first (see parse).
+        if bytes.len() > parse::TAPE_MAX_BYTES && self.parser.check_record(bytes).is_ok() {
+            self.stats.records += 1;
+            return self.out.record(bytes, has_whitespace);
+        }
         let classified = self.parser.with_value(bytes, |v| envelope::classify(&v));
         let envelope = match classified {
             Ok(Ok(envelope)) => envelope,
@@ -282,8 +307,28 @@ impl ValueHandler<'_> {
         splitter.split_slice(bytes, &mut |split| {
             let split = match split {
                 // Offsets inside a nested value point at the value that holds it.
-                Split::Item { kind, bytes, has_whitespace, .. } => Split::Item { kind, bytes, offset, has_whitespace },
-                Split::Error { kind, raw, raw_truncated, .. } => Split::Error { kind, offset, raw, raw_truncated },
+                Split::Item {
+                    kind,
+                    bytes,
+                    has_whitespace,
+                    ..
+                } => Split::Item {
+                    kind,
+                    bytes,
+                    offset,
+                    has_whitespace,
+                },
+                Split::Error {
+                    kind,
+                    raw,
+                    raw_truncated,
+                    ..
+                } => Split::Error {
+                    kind,
+                    offset,
+                    raw,
+                    raw_truncated,
+                },
                 Split::BeforeRead => return,
             };
             self.split(split, nesting + 1)
@@ -295,11 +340,18 @@ impl ValueHandler<'_> {
             Ok(c) => c,
             Err(e) => {
                 let detail = format!("awslogs.data is not base64: {e}");
-                return self.error(offset, ErrorKind::NotCloudTrail, detail, data.as_bytes(), false);
+                return self.error(
+                    offset,
+                    ErrorKind::NotCloudTrail,
+                    detail,
+                    data.as_bytes(),
+                    false,
+                );
             }
         };
         let mut payload = Vec::new();
-        let inflated = gzip::decompress(&compressed[..]).and_then(|mut d| d.reader.read_to_end(&mut payload));
+        let inflated =
+            gzip::decompress(&compressed[..]).and_then(|mut d| d.reader.read_to_end(&mut payload));
         match inflated {
             Ok(_) => self.nested(&payload, offset, nesting),
             Err(e) => {

@@ -58,7 +58,56 @@ impl RecordParser {
 
     /// Parses `bytes` and checks that it is a CloudTrail record.
     pub fn check_record(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        if bytes.len() > TAPE_MAX_BYTES {
+            return check_large_record(bytes);
+        }
         self.with_value(bytes, |v| check_cloudtrail(&v))?
+    }
+}
+
+/// Records above this size are checked without a tape. simd-json's tape costs 24 bytes per
+/// value, so a multi-megabyte record of tiny values would need some 20 times its size; such
+/// records are rare (CloudTrail's own ceiling is 1 MB), so they take the slower path whose
+/// memory is only the nesting depth, and memory stays bounded by `max_record_bytes`.
+pub const TAPE_MAX_BYTES: usize = 256 * 1024;
+
+/// The keys a record must have, read by serde_json without keeping anything else.
+#[derive(serde::Deserialize)]
+struct RequiredKeys {
+    #[serde(rename = "eventVersion")]
+    event_version: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "eventSource")]
+    event_source: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "eventName")]
+    event_name: Option<serde::de::IgnoredAny>,
+}
+
+/// Validates a large record (UTF-8, JSON, CloudTrail keys) in memory proportional to its depth.
+fn check_large_record(bytes: &[u8]) -> Result<(), ParseError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ParseError {
+        kind: ErrorKind::InvalidUtf8,
+        detail: format!("the record is not valid UTF-8 ({e})"),
+    })?;
+    let keys: RequiredKeys = serde_json::from_str(text).map_err(|e| ParseError {
+        kind: if e.is_data() { ErrorKind::NotCloudTrail } else { ErrorKind::InvalidJson },
+        detail: format!("invalid JSON: {e}"),
+    })?;
+    let missing: Vec<&str> = [
+        ("eventVersion", keys.event_version.is_none()),
+        ("eventSource", keys.event_source.is_none()),
+        ("eventName", keys.event_name.is_none()),
+    ]
+    .iter()
+    .filter(|(_, missing)| *missing)
+    .map(|(k, _)| *k)
+    .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ParseError {
+            kind: ErrorKind::NotCloudTrail,
+            detail: format!("not a CloudTrail record or envelope: missing {}", missing.join(", ")),
+        })
     }
 }
 
@@ -83,7 +132,10 @@ pub fn check_cloudtrail(v: &Value<'_, '_>) -> Result<(), ParseError> {
     let Some(obj) = v.as_object() else {
         return Err(ParseError {
             kind: ErrorKind::NotCloudTrail,
-            detail: format!("expected a CloudTrail record (an object), found {:?}", v.value_type()),
+            detail: format!(
+                "expected a CloudTrail record (an object), found {:?}",
+                v.value_type()
+            ),
         });
     };
     let mut found = 0;
@@ -122,11 +174,36 @@ mod tests {
         let e = p.check_record(br#"{"eventVersion":"1.08"}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotCloudTrail);
         assert!(e.detail.contains("eventSource, eventName"), "{}", e.detail);
-        assert_eq!(p.check_record(b"[1]").unwrap_err().kind, ErrorKind::NotCloudTrail);
-        assert_eq!(p.check_record(br#"{"a":1,}"#).unwrap_err().kind, ErrorKind::InvalidJson);
+        assert_eq!(
+            p.check_record(b"[1]").unwrap_err().kind,
+            ErrorKind::NotCloudTrail
+        );
+        assert_eq!(
+            p.check_record(br#"{"a":1,}"#).unwrap_err().kind,
+            ErrorKind::InvalidJson
+        );
         assert_eq!(
             p.check_record(b"{\"a\":\"\xff\"}").unwrap_err().kind,
             ErrorKind::InvalidUtf8
         );
+    }
+
+    #[test]
+    fn large_records_take_the_tapeless_path_with_the_same_verdicts() {
+        let pad = "0,".repeat(TAPE_MAX_BYTES);
+        let big = |head: &str| format!("{{{head}\"pad\":[{pad}0]}}").into_bytes();
+        let mut p = RecordParser::new();
+        let ok = big(r#""eventVersion":"1.08","eventSource":"s","eventName":"n","#);
+        assert!(ok.len() > TAPE_MAX_BYTES);
+        assert!(p.check_record(&ok).is_ok());
+        let e = p.check_record(&big(r#""eventVersion":"1.08","#)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotCloudTrail);
+        assert!(e.detail.contains("eventSource, eventName"), "{}", e.detail);
+        let mut bad = ok.clone();
+        bad.insert(1, b',');
+        assert_eq!(p.check_record(&bad).unwrap_err().kind, ErrorKind::InvalidJson);
+        let mut latin = ok.clone();
+        latin[20] = 0xff;
+        assert_eq!(p.check_record(&latin).unwrap_err().kind, ErrorKind::InvalidUtf8);
     }
 }

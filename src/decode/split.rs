@@ -358,7 +358,7 @@ impl RecordSplitter {
                     emit(Split::Error {
                         kind: SplitErrorKind::NotJson,
                         offset,
-                            raw: &self.bad.bytes,
+                        raw: &self.bad.bytes,
                         raw_truncated: self.bad.truncated,
                     });
                 } else {
@@ -472,7 +472,8 @@ impl RecordSplitter {
                     st.depth += 1;
                     if st.depth > self.limits.max_depth {
                         if let Some(it) = st.item {
-                            if it.failed.is_none() && st.depth - it.close_depth > self.limits.max_depth
+                            if it.failed.is_none()
+                                && st.depth - it.close_depth > self.limits.max_depth
                             {
                                 self.fail_item(st, SplitErrorKind::TooDeep, i + 1);
                             }
@@ -612,10 +613,13 @@ mod tests {
         let mut out = Vec::new();
         let mut s = RecordSplitter::new(limits);
         s.split_slice(input, &mut |sp| match sp {
-            Split::Item { kind, bytes, .. } => {
-                out.push((format!("{kind:?}"), String::from_utf8_lossy(bytes).into_owned()))
+            Split::Item { kind, bytes, .. } => out.push((
+                format!("{kind:?}"),
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
+            Split::Error { kind, offset, .. } => {
+                out.push((format!("{kind:?}"), offset.to_string()))
             }
-            Split::Error { kind, offset, .. } => out.push((format!("{kind:?}"), offset.to_string())),
             Split::BeforeRead => {}
         });
         out
@@ -662,19 +666,31 @@ mod tests {
     #[test]
     fn garbage_lines_are_one_error_then_json_resumes() {
         let got = items("a,b,c\n1,2,3\n{\"a\":1}\n");
-        assert_eq!(got, vec![("NotJson".into(), "0".into()), ("Value".into(), "{\"a\":1}".into())]);
+        assert_eq!(
+            got,
+            vec![
+                ("NotJson".into(), "0".into()),
+                ("Value".into(), "{\"a\":1}".into())
+            ]
+        );
     }
 
     #[test]
     fn truncated_item_and_unclosed_array() {
-        assert_eq!(items(r#"{"Records":[{"a":1},{"b":"#), vec![
-            ("Record".into(), r#"{"a":1}"#.into()),
-            ("Truncated".into(), "20".into())
-        ]);
-        assert_eq!(items(r#"{"Records":[{"a":1},"#), vec![
-            ("Record".into(), r#"{"a":1}"#.into()),
-            ("Truncated".into(), "20".into())
-        ]);
+        assert_eq!(
+            items(r#"{"Records":[{"a":1},{"b":"#),
+            vec![
+                ("Record".into(), r#"{"a":1}"#.into()),
+                ("Truncated".into(), "20".into())
+            ]
+        );
+        assert_eq!(
+            items(r#"{"Records":[{"a":1},"#),
+            vec![
+                ("Record".into(), r#"{"a":1}"#.into()),
+                ("Truncated".into(), "20".into())
+            ]
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ impl NdjsonSink {
     pub fn run(mut self, mut rx: Receiver<SinkBatch>, stats: Arc<RunStats>) -> SinkOutcome {
         let records_out = metrics::counter!(m::RECORDS_OUT, "sink" => "ndjson");
         while let Some(SinkBatch { batch, ack }) = rx.blocking_recv() {
-            if let Err(e) = self.out.write_all(&batch.bytes).and_then(|_| self.out.flush()) {
+            if let Err(e) = self
+                .out
+                .write_all(&batch.bytes)
+                .and_then(|_| self.out.flush())
+            {
                 drop(ack);
                 rx.close();
                 return if e.kind() == io::ErrorKind::BrokenPipe {
@@ -69,7 +73,9 @@ impl NdjsonSink {
                 };
             }
             records_out.increment(batch.records);
-            stats.records_out.fetch_add(batch.records, Ordering::Relaxed);
+            stats
+                .records_out
+                .fetch_add(batch.records, Ordering::Relaxed);
             ack.ack();
         }
         SinkOutcome::Done

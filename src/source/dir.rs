@@ -42,7 +42,11 @@ fn day_folder_key(dir: &Path) -> Option<u64> {
     let (d, m, y) = (parts.next()??, parts.next()??, parts.next()??);
     let all_digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_digit());
     if all_digits(y, 4) && all_digits(m, 2) && all_digits(d, 2) {
-        Some(y.parse::<u64>().ok()? * 10_000 + m.parse::<u64>().ok()? * 100 + d.parse::<u64>().ok()?)
+        Some(
+            y.parse::<u64>().ok()? * 10_000
+                + m.parse::<u64>().ok()? * 100
+                + d.parse::<u64>().ok()?,
+        )
     } else {
         None
     }
@@ -68,7 +72,14 @@ pub fn walk_in_time_order(
         if meta.is_dir() {
             collect(path, &mut undated, &mut days)?;
         } else {
-            place(ListedFile { path: path.clone(), size: meta.len() }, &mut undated, &mut days);
+            place(
+                ListedFile {
+                    path: path.clone(),
+                    size: meta.len(),
+                },
+                &mut undated,
+                &mut days,
+            );
         }
     }
     undated.sort_by(|a: &ListedFile, b| a.path.cmp(&b.path));
@@ -82,10 +93,8 @@ pub fn walk_in_time_order(
         for folder in &day.folders {
             list_files(folder, &mut files)?;
         }
-        let mut keyed: Vec<(Option<u64>, ListedFile)> = files
-            .into_iter()
-            .map(|f| (name_key(&f.path), f))
-            .collect();
+        let mut keyed: Vec<(Option<u64>, ListedFile)> =
+            files.into_iter().map(|f| (name_key(&f.path), f)).collect();
         keyed.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
         for (_, file) in keyed {
             if !emit(file) {
@@ -97,7 +106,9 @@ pub fn walk_in_time_order(
 }
 
 fn name_key(path: &Path) -> Option<u64> {
-    path.file_name().and_then(|n| n.to_str()).and_then(trail_time_key)
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(trail_time_key)
 }
 
 fn place(file: ListedFile, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u64, Day>) {
@@ -107,7 +118,11 @@ fn place(file: ListedFile, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u6
     }
 }
 
-fn collect(dir: &Path, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u64, Day>) -> io::Result<()> {
+fn collect(
+    dir: &Path,
+    undated: &mut Vec<ListedFile>,
+    days: &mut BTreeMap<u64, Day>,
+) -> io::Result<()> {
     if let Some(day) = day_folder_key(dir) {
         days.entry(day).or_default().folders.push(dir.to_path_buf());
         return Ok(());
@@ -121,7 +136,14 @@ fn collect(dir: &Path, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u64, D
             collect(&path, undated, days)?;
         } else if let Ok(meta) = fs::metadata(&path) {
             if meta.is_file() {
-                place(ListedFile { path, size: meta.len() }, undated, days);
+                place(
+                    ListedFile {
+                        path,
+                        size: meta.len(),
+                    },
+                    undated,
+                    days,
+                );
             }
         } else {
             // A dangling link or an unreadable entry: let the reader report it.
@@ -168,7 +190,9 @@ mod tests {
             Some(20240131235500)
         );
         assert_eq!(
-            trail_time_key("111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240131T235512Z.json.gz"),
+            trail_time_key(
+                "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240131T235512Z.json.gz"
+            ),
             Some(20240131235512)
         );
         assert_eq!(trail_time_key("notes.txt"), None);
@@ -191,7 +215,17 @@ mod tests {
         }
         let mut order = Vec::new();
         walk_in_time_order(&[root.path().to_path_buf()], &mut |f| {
-            order.push(f.path.file_name().unwrap().to_str().unwrap().chars().rev().nth(8).unwrap());
+            order.push(
+                f.path
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .chars()
+                    .rev()
+                    .nth(8)
+                    .unwrap(),
+            );
             true
         })
         .unwrap();

@@ -58,7 +58,11 @@ mod tests {
     #[test]
     fn minify_keeps_strings_and_numbers() {
         let mut out = Vec::new();
-        write_raw_line(&mut out, b"{ \"a b\" : [ 1.50 , \"x\\\" y\" ],\n \"n\": 1e3 }", true);
+        write_raw_line(
+            &mut out,
+            b"{ \"a b\" : [ 1.50 , \"x\\\" y\" ],\n \"n\": 1e3 }",
+            true,
+        );
         assert_eq!(out, b"{\"a b\":[1.50,\"x\\\" y\"],\"n\":1e3}\n");
     }
 

@@ -31,7 +31,11 @@ pub fn cloudtrail_samples() -> PathBuf {
 pub fn trailhose(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(bin())
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -51,7 +55,9 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8(stdout.to_vec())
         .expect("output is UTF-8")
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
