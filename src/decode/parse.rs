@@ -89,7 +89,11 @@ fn check_large_record(bytes: &[u8]) -> Result<(), ParseError> {
         detail: format!("the record is not valid UTF-8 ({e})"),
     })?;
     let keys: RequiredKeys = serde_json::from_str(text).map_err(|e| ParseError {
-        kind: if e.is_data() { ErrorKind::NotCloudTrail } else { ErrorKind::InvalidJson },
+        kind: if e.is_data() {
+            ErrorKind::NotCloudTrail
+        } else {
+            ErrorKind::InvalidJson
+        },
         detail: format!("invalid JSON: {e}"),
     })?;
     let missing: Vec<&str> = [
@@ -106,7 +110,10 @@ fn check_large_record(bytes: &[u8]) -> Result<(), ParseError> {
     } else {
         Err(ParseError {
             kind: ErrorKind::NotCloudTrail,
-            detail: format!("not a CloudTrail record or envelope: missing {}", missing.join(", ")),
+            detail: format!(
+                "not a CloudTrail record or envelope: missing {}",
+                missing.join(", ")
+            ),
         })
     }
 }
@@ -196,14 +203,22 @@ mod tests {
         let ok = big(r#""eventVersion":"1.08","eventSource":"s","eventName":"n","#);
         assert!(ok.len() > TAPE_MAX_BYTES);
         assert!(p.check_record(&ok).is_ok());
-        let e = p.check_record(&big(r#""eventVersion":"1.08","#)).unwrap_err();
+        let e = p
+            .check_record(&big(r#""eventVersion":"1.08","#))
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotCloudTrail);
         assert!(e.detail.contains("eventSource, eventName"), "{}", e.detail);
         let mut bad = ok.clone();
         bad.insert(1, b',');
-        assert_eq!(p.check_record(&bad).unwrap_err().kind, ErrorKind::InvalidJson);
+        assert_eq!(
+            p.check_record(&bad).unwrap_err().kind,
+            ErrorKind::InvalidJson
+        );
         let mut latin = ok.clone();
         latin[20] = 0xff;
-        assert_eq!(p.check_record(&latin).unwrap_err().kind, ErrorKind::InvalidUtf8);
+        assert_eq!(
+            p.check_record(&latin).unwrap_err().kind,
+            ErrorKind::InvalidUtf8
+        );
     }
 }
