@@ -373,6 +373,14 @@ impl RecordSplitter {
                     continue;
                 }
             }
+            if !st.in_string && st.depth >= 2 {
+                if let Some(it) = st.item {
+                    if !it.scalar && it.failed.is_none() {
+                        i = self.scan_item_body(st, i, emit);
+                        continue;
+                    }
+                }
+            }
             if st.in_string {
                 if st.in_key {
                     // Top-level keys are few and short: read them byte by byte.
@@ -533,6 +541,89 @@ impl RecordSplitter {
                 self.fail_item(st, SplitErrorKind::TooLarge, end);
             }
         }
+    }
+
+    /// The hot loop: inside an object or array item and below depth 1, where no top-level key
+    /// or element can start, only strings, brackets and whitespace matter. Strings are skipped
+    /// with `memchr2`; other bytes cost one table load. Returns where the general loop resumes:
+    /// at the end of the chunk, after the item closed, or back at depth 1.
+    fn scan_item_body(&mut self, st: &mut ScanState, mut i: usize, emit: &mut dyn FnMut(Split<'_>)) -> usize {
+        let end = self.buf.len();
+        let Some(it) = st.item else { return i };
+        let max_depth = it.close_depth + self.limits.max_depth;
+        let mut whitespace = it.whitespace;
+        let mut depth = st.depth;
+        let resume = loop {
+            if i >= end {
+                break i;
+            }
+            match CLASS[self.buf[i] as usize] {
+                QUOTE => {
+                    i += 1;
+                    // Skip the string; most are short keys and values.
+                    loop {
+                        match memchr2(b'"', b'\\', &self.buf[i..end]) {
+                            None => {
+                                st.in_string = true;
+                                i = end;
+                                break;
+                            }
+                            Some(k) if self.buf[i + k] == b'\\' => {
+                                if i + k + 1 < end {
+                                    i += k + 2;
+                                } else {
+                                    st.in_string = true;
+                                    st.escaped = true;
+                                    i = end;
+                                    break;
+                                }
+                            }
+                            Some(k) => {
+                                i += k + 1;
+                                break;
+                            }
+                        }
+                    }
+                    if st.in_string {
+                        break i;
+                    }
+                }
+                OPEN => {
+                    depth += 1;
+                    i += 1;
+                    if depth > max_depth {
+                        break i;
+                    }
+                }
+                CLOSE => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == it.close_depth || depth < 2 {
+                        break i;
+                    }
+                }
+                WS => {
+                    whitespace = true;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        };
+        if let Some(open) = st.item.as_mut() {
+            open.whitespace = whitespace;
+        }
+        st.depth = depth;
+        if depth > max_depth {
+            self.fail_item(st, SplitErrorKind::TooDeep, resume);
+        } else if depth == it.close_depth && resume > 0 && CLASS[self.buf[resume - 1] as usize] == CLOSE {
+            self.close_item(st, resume, emit);
+            if depth == 0 {
+                st.top = Top::None;
+                st.expect_key = false;
+            }
+            st.records_pending = false;
+        }
+        resume
     }
 
     #[inline]
