@@ -113,6 +113,15 @@ fn stages(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function(BenchmarkId::new("gunzip", "libdeflate"), |b| {
+        let mut inflater = libdeflater::Decompressor::new();
+        let mut out = vec![0u8; 16 << 20];
+        b.iter(|| {
+            for f in &a.gz {
+                inflater.gzip_decompress(f, &mut out).expect("inflate");
+            }
+        })
+    });
     g.bench_function("split", |b| {
         let mut splitter = RecordSplitter::new(SplitLimits::default());
         b.iter(|| {
@@ -153,7 +162,18 @@ fn stages(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("decode_blob", |b| {
+    g.bench_function(BenchmarkId::new("decode_blob", "in_memory"), |b| {
+        let mut decoder = BlobDecoder::new(SplitLimits::default());
+        let origin: Arc<str> = Arc::from("bench");
+        b.iter(|| {
+            let mut out = CountingOutput { records: 0 };
+            for f in &a.gz {
+                decoder.decode_bytes(&origin, f, &mut out);
+            }
+            out.records
+        })
+    });
+    g.bench_function(BenchmarkId::new("decode_blob", "streamed"), |b| {
         let mut decoder = BlobDecoder::new(SplitLimits::default());
         let origin: Arc<str> = Arc::from("bench");
         b.iter(|| {

@@ -41,23 +41,52 @@ pub struct WorkerShared {
 /// Decodes blobs until the channel closes or the run is stopped.
 pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
     let mut decoder = BlobDecoder::new(shared.limits);
+    let mut whole = Vec::new();
     for blob in blobs {
         if shared.stop.load(Ordering::Relaxed) {
             // Dropping the blob's token unacknowledged tells its source it was not done.
             break;
         }
-        decode_blob(&mut decoder, blob, &shared);
+        decode_blob(&mut decoder, blob, &shared, &mut whole);
+        if whole.capacity() > WHOLE_READ_MAX_BYTES as usize {
+            whole = Vec::new();
+        }
     }
 }
 
-fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared) {
+/// Files up to this size (compressed) are read whole before decoding; larger ones are streamed.
+const WHOLE_READ_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, whole: &mut Vec<u8>) {
     let started = Instant::now();
     let Blob {
-        origin, input, ack, ..
+        origin,
+        input,
+        ack,
+        size,
     } = blob;
     let mut out = BlobOutput::new(shared, &ack);
     out.live = matches!(input, BlobInput::Stdin);
+    let small_file =
+        matches!(input, BlobInput::File(_)) && size.is_some_and(|s| s <= WHOLE_READ_MAX_BYTES);
     let stats = match input.open() {
+        Ok(mut reader) if small_file => {
+            // Read a small file whole: it can then be inflated in one call (see decode_bytes).
+            whole.clear();
+            match reader.read_to_end(whole) {
+                Ok(_) => decoder.decode_bytes(&origin, whole, &mut out),
+                Err(e) => {
+                    let error = DecodeError {
+                        origin: origin.clone(),
+                        offset: 0,
+                        kind: ErrorKind::Io,
+                        detail: format!("cannot read: {e}"),
+                    };
+                    out.error(error, &[], false);
+                    Default::default()
+                }
+            }
+        }
         Ok(reader) => decoder.decode(
             &origin,
             StopAwareReader {

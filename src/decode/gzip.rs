@@ -67,6 +67,17 @@ pub fn decompress<'r, R: Read + 'r>(input: R) -> io::Result<Decompressed<'r>> {
     Ok(Decompressed { reader, gzip })
 }
 
+/// The decompressed size of a gzip stream that holds exactly one member, from its trailer
+/// (ISIZE, the size mod 2^32); `None` when it is not gzip. A wrong answer (several members, or
+/// a damaged trailer) only makes the one-piece inflate fail and the stream path take over.
+pub fn single_member_size(data: &[u8]) -> Option<usize> {
+    if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b {
+        return None;
+    }
+    let tail: [u8; 4] = data[data.len() - 4..].try_into().ok()?;
+    Some(u32::from_le_bytes(tail) as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,14 @@ pub struct BlobDecoder {
     limits: SplitLimits,
     splitter: RecordSplitter,
     parser: RecordParser,
+    inflater: libdeflater::Decompressor,
+    /// libdeflate's output, reused between inputs.
+    inflated: Vec<u8>,
 }
+
+/// The largest decompressed size inflated in one piece (more is streamed), which bounds the
+/// extra memory a worker holds for it.
+pub const WHOLE_INFLATE_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 impl BlobDecoder {
     pub fn new(limits: SplitLimits) -> Self {
@@ -68,7 +75,35 @@ impl BlobDecoder {
             limits,
             splitter: RecordSplitter::new(limits),
             parser: RecordParser::new(),
+            inflater: libdeflater::Decompressor::new(),
+            inflated: Vec::new(),
         }
+    }
+
+    /// Decodes an input already in memory (a trail file read whole). A single-member gzip file
+    /// whose size is within `WHOLE_INFLATE_MAX_BYTES` is inflated in one call by libdeflate,
+    /// the fastest inflater (about 1.5x zlib-rs here); anything else, and any failure, goes the
+    /// streaming way, which also reports damage precisely.
+    pub fn decode_bytes(
+        &mut self,
+        origin: &Arc<str>,
+        input: &[u8],
+        out: &mut dyn RecordOutput,
+    ) -> DecodeStats {
+        if let Some(size) = gzip::single_member_size(input) {
+            if size <= WHOLE_INFLATE_MAX_BYTES {
+                self.inflated.resize(size, 0);
+                let inflated = self.inflater.gzip_decompress(input, &mut self.inflated);
+                if inflated == Ok(size) {
+                    let plain = std::mem::take(&mut self.inflated);
+                    let mut stats = self.decode(origin, &plain[..], out);
+                    self.inflated = plain;
+                    stats.compressed_bytes = input.len() as u64;
+                    return stats;
+                }
+            }
+        }
+        self.decode(origin, input, out)
     }
 
     /// Decodes `input` (gzip or not) to the end, sending every record and every error to
@@ -359,5 +394,69 @@ impl ValueHandler<'_> {
                 self.error(offset, ErrorKind::GzipCorrupt, detail, &compressed, false)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Default)]
+    struct Collected {
+        records: Vec<String>,
+        errors: Vec<ErrorKind>,
+    }
+
+    impl RecordOutput for Collected {
+        fn record(&mut self, bytes: &[u8], _: bool) {
+            self.records
+                .push(String::from_utf8_lossy(bytes).into_owned());
+        }
+        fn error(&mut self, e: DecodeError, _: &[u8], _: bool) {
+            self.errors.push(e.kind);
+        }
+        fn skipped(&mut self, _: Skipped) {}
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn rec(i: u32) -> String {
+        format!(r#"{{"eventVersion":"1.08","eventSource":"s","eventName":"n{i}"}}"#)
+    }
+
+    #[test]
+    fn in_memory_and_streamed_decoding_agree() {
+        let origin: Arc<str> = Arc::from("t");
+        let body = format!("{{\"Records\":[{},{},{}]}}", rec(0), rec(1), rec(2));
+        // One member (the libdeflate path), two members (a trailer that lies about the whole),
+        // and a truncated stream: each must give what streaming gives.
+        let one = gz(body.as_bytes());
+        let mut two = gz(&body.as_bytes()[..30]);
+        two.extend(gz(&body.as_bytes()[30..]));
+        let cut = one[..one.len() - 6].to_vec();
+        for input in [one, two, cut] {
+            let mut d = BlobDecoder::new(SplitLimits::default());
+            let (mut a, mut b) = (Collected::default(), Collected::default());
+            let sa = d.decode_bytes(&origin, &input, &mut a);
+            let sb = d.decode(&origin, &input[..], &mut b);
+            assert_eq!(a.records, b.records);
+            assert_eq!(a.errors, b.errors);
+            assert_eq!(
+                (sa.compressed_bytes, sa.decompressed_bytes),
+                (sb.compressed_bytes, sb.decompressed_bytes)
+            );
+        }
+        let mut d = BlobDecoder::new(SplitLimits::default());
+        let mut c = Collected::default();
+        let mut two = gz(&body.as_bytes()[..30]);
+        two.extend(gz(&body.as_bytes()[30..]));
+        d.decode_bytes(&origin, &two, &mut c);
+        assert_eq!(c.records, vec![rec(0), rec(1), rec(2)]);
+        assert!(c.errors.is_empty());
     }
 }

@@ -547,7 +547,12 @@ impl RecordSplitter {
     /// or element can start, only strings, brackets and whitespace matter. Strings are skipped
     /// with `memchr2`; other bytes cost one table load. Returns where the general loop resumes:
     /// at the end of the chunk, after the item closed, or back at depth 1.
-    fn scan_item_body(&mut self, st: &mut ScanState, mut i: usize, emit: &mut dyn FnMut(Split<'_>)) -> usize {
+    fn scan_item_body(
+        &mut self,
+        st: &mut ScanState,
+        mut i: usize,
+        emit: &mut dyn FnMut(Split<'_>),
+    ) -> usize {
         let end = self.buf.len();
         let Some(it) = st.item else { return i };
         let max_depth = it.close_depth + self.limits.max_depth;
@@ -615,7 +620,10 @@ impl RecordSplitter {
         st.depth = depth;
         if depth > max_depth {
             self.fail_item(st, SplitErrorKind::TooDeep, resume);
-        } else if depth == it.close_depth && resume > 0 && CLASS[self.buf[resume - 1] as usize] == CLOSE {
+        } else if depth == it.close_depth
+            && resume > 0
+            && CLASS[self.buf[resume - 1] as usize] == CLOSE
+        {
             self.close_item(st, resume, emit);
             if depth == 0 {
                 st.top = Top::None;
