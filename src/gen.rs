@@ -333,25 +333,20 @@ impl World<'_> {
         format!("AROA{}:{}", r.alnum(17, true), s.name)
     }
 
+    /// An IAM user's `userIdentity` fields, the object left open for a session context.
+    fn iam_user_fields(&self, out: &mut String, account: &str, name: &str, key: &str) {
+        let id = Rng::new(&[self.seed, name.len() as u64]).alnum(17, true);
+        let _ = write!(
+            out,
+            "{{\"type\":\"IAMUser\",\"principalId\":\"AIDA{id}\",\"arn\":\"arn:aws:iam::{account}:user/{name}\",\"accountId\":\"{account}\",\"accessKeyId\":\"{key}\",\"userName\":\"{name}\""
+        );
+    }
+
     /// The `userIdentity` of a call made with a session's keys.
     fn session_identity(&self, out: &mut String, sessions: &[Session], s: &Session, created: &str) {
         let acct = &self.accounts[s.account];
         if let Issuer::SessionToken { name, .. } = &s.issuer {
-            out.push_str("{\"type\":\"IAMUser\",\"principalId\":");
-            js(
-                out,
-                &format!(
-                    "AIDA{}",
-                    Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)
-                ),
-            );
-            out.push_str(",\"arn\":");
-            js(out, &format!("arn:aws:iam::{acct}:user/{name}"));
-            let _ = write!(
-                out,
-                ",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\",\"userName\":\"{name}\"",
-                s.key
-            );
+            self.iam_user_fields(out, acct, name, &s.key);
             let _ = write!(
                 out,
                 ",\"sessionContext\":{{\"attributes\":{{\"creationDate\":\"{created}\",\"mfaAuthenticated\":\"true\"}}}}}}"
@@ -397,18 +392,8 @@ impl World<'_> {
         let acct = &self.accounts[s.account];
         match &s.issuer {
             Issuer::User { name, key } | Issuer::SessionToken { name, key } => {
-                out.push_str("{\"type\":\"IAMUser\",\"principalId\":");
-                js(
-                    out,
-                    &format!(
-                        "AIDA{}",
-                        Rng::new(&[self.seed, name.len() as u64]).alnum(17, true)
-                    ),
-                );
-                let _ = write!(
-                    out,
-                    ",\"arn\":\"arn:aws:iam::{acct}:user/{name}\",\"accountId\":\"{acct}\",\"accessKeyId\":\"{key}\",\"userName\":\"{name}\"}}"
-                );
+                self.iam_user_fields(out, acct, name, key);
+                out.push('}');
             }
             Issuer::Session(i) => self.session_identity(out, sessions, &sessions[*i], created),
             Issuer::Saml { subject, provider } => {
@@ -588,12 +573,8 @@ fn api_event(
         }
     } else if actor < 88 {
         let name = *r.pick(&["alice", "bob", "ci-deployer"]);
-        let _ = write!(
-            out,
-            "{{\"type\":\"IAMUser\",\"principalId\":\"AIDA{}\",\"arn\":\"arn:aws:iam::{acct}:user/{name}\",\"accountId\":\"{acct}\",\"accessKeyId\":\"{}\",\"userName\":\"{name}\"}}",
-            Rng::new(&[w.seed, name.len() as u64]).alnum(17, true),
-            user_access_key(w.seed, account, name)
-        );
+        w.iam_user_fields(out, acct, name, &user_access_key(w.seed, account, name));
+        out.push('}');
     } else if service_call {
         let svc = *r.pick(&[
             "cloudformation.amazonaws.com",

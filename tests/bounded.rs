@@ -67,6 +67,15 @@ fn feed_single_line(mut pipe: impl Write, total: u64, fed: Arc<AtomicU64>) -> u6
     records
 }
 
+/// Reads the child's stderr to its end, then waits for it.
+fn wait_with_stderr(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut err).expect("stderr");
+    }
+    (child.wait().expect("wait"), err)
+}
+
 fn spawn(args: &[&str], stdout: Stdio) -> Child {
     Command::new(bin())
         .args(args)
@@ -85,14 +94,7 @@ fn one_gib_single_line_trail_file_stays_under_256_mib() {
     let stdin = child.stdin.take().expect("stdin");
     let fed = Arc::new(AtomicU64::new(0));
     let records = feed_single_line(stdin, 1024 * MIB, fed);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("stderr");
-    let status = child.wait().expect("wait");
+    let (status, err) = wait_with_stderr(&mut child);
     done.store(true, Ordering::Relaxed);
     let peak = watcher.join().expect("watcher");
     assert_eq!(status.code(), Some(0), "{err}");
@@ -192,14 +194,7 @@ fn piping_into_head_ends_quietly() {
         .read_line(&mut first)
         .expect("line");
     // The reader is gone (as `head -1` would be) once the BufReader above is dropped.
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("stderr");
-    let status = child.wait().expect("wait");
+    let (status, err) = wait_with_stderr(&mut child);
     assert!(first.starts_with("{\"eventVersion\""), "{first}");
     assert_eq!(status.code(), Some(0), "{status:?} {err}");
     assert!(
