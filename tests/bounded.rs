@@ -202,3 +202,107 @@ fn piping_into_head_ends_quietly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failing_sink_stops_the_run_with_exit_3() {
+    // /dev/full fails every write with ENOSPC, as a full disk does.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("a.json");
+    std::fs::write(
+        &input,
+        trail_file(&(0..100).map(record).collect::<Vec<_>>()),
+    )
+    .expect("write");
+    let out = trailhose(
+        &["replay", input.to_str().expect("path"), "-o", "/dev/full"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sink failed") && err.contains("/dev/full"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctrl_c_flushes_whole_lines_and_exits_130() {
+    let mut child = spawn(&["replay", "-", "-q"], Stdio::piped());
+    let stdin = child.stdin.take().expect("stdin");
+    let fed = Arc::new(AtomicU64::new(0));
+    // A feeder that never finishes on its own: the run only ends by the signal.
+    std::thread::spawn(move || feed_single_line(stdin, u64::MAX, fed));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let (status, err) = wait_with_stderr(&mut child);
+    let out = reader.join().expect("reader");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(!out.is_empty(), "nothing was written before the signal");
+    assert_eq!(out.last(), Some(&b'\n'), "output ends mid-line");
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<serde_json::Value>(line).expect("every line is a whole record");
+    }
+}
+
+#[test]
+fn progress_line_only_on_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = trailhose(
+        &[
+            "gen",
+            "--events",
+            "20000",
+            "--out",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let replay = format!(
+        "{} replay {} -o /dev/null",
+        bin().display(),
+        dir.path().display()
+    );
+    // Not a terminal: only the summary line.
+    let plain = Command::new("bash")
+        .args(["-c", &replay])
+        .output()
+        .expect("run");
+    let plain_err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !plain_err.contains('\x1b') && plain_err.contains("records out"),
+        "{plain_err}"
+    );
+    // A terminal (script gives the command a pseudo-terminal): the redrawn progress line too.
+    let tty = match Command::new("script")
+        .args(["-qec", &replay, "/dev/null"])
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) if std::env::var_os("CI").is_none() => return eprintln!("SKIPPED: no script(1)"),
+        Err(e) => panic!("script(1) is needed: {e}"),
+    };
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        screen.contains("\x1b[2Kinputs "),
+        "no progress line: {screen:?}"
+    );
+    assert!(
+        screen.contains(" records · ") && screen.contains(" MB/s"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("records out (20,"),
+        "no summary: {screen:?}"
+    );
+}
