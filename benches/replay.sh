@@ -5,7 +5,8 @@
 #   zcat FILES | jq -c '.Records[]?'      (the usual one-liner)
 #   zcat FILES > /dev/null                 (single-process decompress floor)
 #   libdeflate-gunzip -c FILES > /dev/null (the fastest inflater: the physical floor)
-# Prints seconds, MB/s (decompressed), records/s, peak RSS and the ratios.
+# Prints seconds, MB/s (decompressed), records/s, peak RSS and the ratios. Each fast command is
+# run RUNS times (default 5) and its median kept; jq, some 30 s, runs once.
 #
 # Usage: benches/replay.sh [EVENTS]          (default 700000)
 # Needs: jq, libdeflate-tools, time (GNU): apt-get install jq libdeflate-tools time
@@ -33,25 +34,33 @@ decompressed=$(xargs -a "$files" zcat | wc -c)
 awk -v f="$(wc -l < "$files")" -v c="$compressed" -v d="$decompressed" -v n="$(nproc)" \
   'BEGIN { printf "archive: %d files, %.1f MB compressed, %.1f MB decompressed, %d cores\n", f, c/1e6, d/1e6, n }'
 
-# Runs a shell command under GNU time; sets secs and rss_mb.
+# Runs a shell command $2 times (default 1) under GNU time; sets secs (the median) and rss_mb
+# (the largest).
 measure() {
-  /usr/bin/time -o "$timing" -f '%e %M' bash -c "$1" >/dev/null 2>/dev/null
-  local out
-  out=$(tail -1 "$timing")
-  secs=${out% *}
-  rss_mb=$(( ${out#* } / 1024 ))
+  local runs=${2:-1} all="" out
+  rss_mb=0
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -o "$timing" -f '%e %M' bash -c "$1" >/dev/null 2>/dev/null
+    out=$(tail -1 "$timing")
+    all="$all ${out% *}"
+    local rss=$(( ${out#* } / 1024 ))
+    [ "$rss" -gt "$rss_mb" ] && rss_mb=$rss
+  done
+  secs=$(echo $all | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 }
 
 summary=$(mktemp)
-measure "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'"
+# The fast commands take about a second: the median of $RUNS runs (default 5) steadies them.
+runs=${RUNS:-5}
+measure "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'" "$runs"
 th_secs=$secs; th_rss=$rss_mb
 records=$(grep -o '^trailhose: [0-9,]* records out' "$summary" | tr -dc '0-9')
 rm -f "$summary"
 measure "xargs -a '$files' zcat | jq -c '.Records[]?'"
 jq_secs=$secs; jq_rss=$rss_mb
-measure "xargs -a '$files' zcat"
+measure "xargs -a '$files' zcat" "$runs"
 zcat_secs=$secs; zcat_rss=$rss_mb
-measure "xargs -a '$files' libdeflate-gunzip -c"
+measure "xargs -a '$files' libdeflate-gunzip -c" "$runs"
 ld_secs=$secs; ld_rss=$rss_mb
 
 row() { # name secs rss

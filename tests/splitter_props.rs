@@ -50,13 +50,14 @@ fn record() -> impl Strategy<Value = String> {
     })
 }
 
+/// Splits `input` streamed in chunks of `chunk` bytes, or in place when `chunk` is 0.
 fn split(input: &[u8], chunk: usize) -> Vec<String> {
     let limits = SplitLimits {
-        chunk_bytes: chunk,
+        chunk_bytes: chunk.max(1),
         ..SplitLimits::default()
     };
     let mut out = Vec::new();
-    RecordSplitter::new(limits).split_slice(input, &mut |s| match s {
+    let mut emit = |s: Split<'_>| match s {
         Split::Item {
             kind,
             bytes,
@@ -68,7 +69,15 @@ fn split(input: &[u8], chunk: usize) -> Vec<String> {
         )),
         Split::Error { kind, offset, .. } => out.push(format!("{kind:?}@{offset}")),
         Split::BeforeRead => {}
-    });
+    };
+    let mut splitter = RecordSplitter::new(limits);
+    if chunk == 0 {
+        // In place, as inputs read whole are split.
+        splitter.split_slice(input, &mut emit);
+    } else {
+        // Streamed through the read buffer, `chunk` bytes at a time.
+        let _ = splitter.split(input, &mut emit);
+    }
     out
 }
 
@@ -79,9 +88,10 @@ proptest! {
     fn trail_files_split_the_same_at_any_chunk_size(records in proptest::collection::vec(record(), 0..12), chunk in 1usize..97, pretty in any::<bool>()) {
         let sep = if pretty { ",\n  " } else { "," };
         let input = format!("{{\"Records\":[{}]}}", records.join(sep));
-        let whole = split(input.as_bytes(), 1 << 20);
+        let whole = split(input.as_bytes(), 0);
         let chunked = split(input.as_bytes(), chunk);
         prop_assert_eq!(&whole, &chunked);
+        prop_assert_eq!(&whole, &split(input.as_bytes(), 1 << 20));
         let bodies: Vec<String> = whole.iter().map(|s| s.split_once(':').map(|x| x.1.to_string()).unwrap_or_default()).collect();
         prop_assert_eq!(bodies, records);
     }
@@ -90,6 +100,6 @@ proptest! {
     fn ndjson_and_truncated_streams_split_the_same(records in proptest::collection::vec(record(), 1..8), chunk in 1usize..64, cut in 0usize..400) {
         let mut input = records.join("\n").into_bytes();
         input.truncate(input.len().saturating_sub(cut));
-        prop_assert_eq!(split(&input, 1 << 20), split(&input, chunk));
+        prop_assert_eq!(split(&input, 0), split(&input, chunk));
     }
 }

@@ -92,18 +92,49 @@ impl BlobDecoder {
     ) -> DecodeStats {
         if let Some(size) = gzip::single_member_size(input) {
             if size <= WHOLE_INFLATE_MAX_BYTES {
-                self.inflated.resize(size, 0);
-                let inflated = self.inflater.gzip_decompress(input, &mut self.inflated);
-                if inflated == Ok(size) {
+                // Grow only: zero-filling the buffer for every file would cost a pass over it.
+                if self.inflated.len() < size {
+                    self.inflated.resize(size, 0);
+                }
+                let inflated = self
+                    .inflater
+                    .gzip_decompress(input, &mut self.inflated[..size]);
+                if inflated == Ok(size)
+                    && gzip::single_member_size(&self.inflated[..size]).is_none()
+                {
                     let plain = std::mem::take(&mut self.inflated);
-                    let mut stats = self.decode(origin, &plain[..], out);
+                    let stats = self.decode_plain(origin, &plain[..size], input.len() as u64, out);
                     self.inflated = plain;
-                    stats.compressed_bytes = input.len() as u64;
                     return stats;
                 }
             }
         }
         self.decode(origin, input, out)
+    }
+
+    /// Decodes decompressed bytes in place (no copy into the read buffer).
+    fn decode_plain(
+        &mut self,
+        origin: &Arc<str>,
+        plain: &[u8],
+        compressed_bytes: u64,
+        out: &mut dyn RecordOutput,
+    ) -> DecodeStats {
+        out.position(compressed_bytes, plain.len() as u64);
+        let mut ctx = ValueHandler {
+            origin,
+            parser: &mut self.parser,
+            limits: self.limits,
+            out,
+            stats: DecodeStats::default(),
+            interrupted: None,
+            position: None,
+        };
+        self.splitter
+            .split_slice(plain, &mut |split| ctx.split(split, 0));
+        ctx.ended(plain.len() as u64, compressed_bytes);
+        ctx.stats.compressed_bytes = compressed_bytes;
+        ctx.stats
     }
 
     /// Decodes `input` (gzip or not) to the end, sending every record and every error to
@@ -139,21 +170,7 @@ impl BlobDecoder {
             .split(reader, &mut |split| ctx.split(split, 0));
         let compressed_bytes = compressed.load(Ordering::Relaxed);
         match result {
-            Ok(total) => {
-                ctx.stats.decompressed_bytes = total;
-                if let Some((offset, raw)) = ctx.interrupted.take() {
-                    let detail = "the input ends inside a JSON value".to_string();
-                    ctx.error(offset, ErrorKind::Truncated, detail, &raw, false);
-                }
-                if ctx.stats.records == 0 && ctx.stats.errors == 0 && ctx.stats.skipped == 0 {
-                    let detail = if compressed_bytes == 0 {
-                        "the input is empty".to_string()
-                    } else {
-                        format!("no JSON value in {total} decompressed bytes")
-                    };
-                    ctx.error(0, ErrorKind::Empty, detail, &[], false);
-                }
-            }
+            Ok(total) => ctx.ended(total, compressed_bytes),
             Err(failure) => {
                 ctx.stats.decompressed_bytes = failure.offset;
                 let (kind, what) = match failure.error.kind() {
@@ -193,6 +210,24 @@ struct ValueHandler<'a> {
 }
 
 impl ValueHandler<'_> {
+    /// The input ended cleanly after `total` decompressed bytes: report a value it cut short,
+    /// or that it held nothing at all.
+    fn ended(&mut self, total: u64, compressed_bytes: u64) {
+        self.stats.decompressed_bytes = total;
+        if let Some((offset, raw)) = self.interrupted.take() {
+            let detail = "the input ends inside a JSON value".to_string();
+            self.error(offset, ErrorKind::Truncated, detail, &raw, false);
+        }
+        if self.stats.records == 0 && self.stats.errors == 0 && self.stats.skipped == 0 {
+            let detail = if compressed_bytes == 0 {
+                "the input is empty".to_string()
+            } else {
+                format!("no JSON value in {total} decompressed bytes")
+            };
+            self.error(0, ErrorKind::Empty, detail, &[], false);
+        }
+    }
+
     fn error(
         &mut self,
         offset: u64,

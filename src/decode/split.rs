@@ -152,12 +152,9 @@ impl ScanState {
 
 /// Splits a byte stream into items; reuse one per worker to keep its buffer.
 pub struct RecordSplitter {
-    limits: SplitLimits,
+    core: ScanCore,
+    /// The read buffer of a streamed input; `core.base` is the stream offset of `buf[0]`.
     buf: Vec<u8>,
-    /// Stream offset of `buf[0]`.
-    base: u64,
-    /// The kept prefix of a failed item or of a garbage run, for the dead-letter output.
-    bad: BadBytes,
 }
 
 /// The start of bytes that could not be split, kept (up to a cap) for the dead-letter output.
@@ -220,14 +217,16 @@ pub struct ReadFailure {
 impl RecordSplitter {
     pub fn new(limits: SplitLimits) -> Self {
         RecordSplitter {
-            limits,
-            buf: Vec::new(),
-            base: 0,
-            bad: BadBytes {
-                bytes: Vec::new(),
-                truncated: false,
-                cap: limits.max_record_bytes,
+            core: ScanCore {
+                limits,
+                base: 0,
+                bad: BadBytes {
+                    bytes: Vec::new(),
+                    truncated: false,
+                    cap: limits.max_record_bytes,
+                },
             },
+            buf: Vec::new(),
         }
     }
 
@@ -240,8 +239,8 @@ impl RecordSplitter {
         emit: &mut dyn FnMut(Split<'_>),
     ) -> Result<u64, ReadFailure> {
         self.buf.clear();
-        self.base = 0;
-        self.bad.restart();
+        self.core.base = 0;
+        self.core.bad.restart();
         let mut st = ScanState::new();
         let mut scanned = 0usize;
         loop {
@@ -252,42 +251,57 @@ impl RecordSplitter {
             };
             if keep_from > 0 {
                 self.buf.drain(..keep_from);
-                self.base += keep_from as u64;
+                self.core.base += keep_from as u64;
                 scanned -= keep_from;
                 if let Some(it) = st.item.as_mut() {
                     it.start = it.start.saturating_sub(keep_from);
                 }
             }
             let old_len = self.buf.len();
-            self.buf.resize(old_len + self.limits.chunk_bytes, 0);
+            self.buf.resize(old_len + self.core.limits.chunk_bytes, 0);
             emit(Split::BeforeRead);
             let (n, failure) = read_some(&mut reader, &mut self.buf[old_len..]);
             self.buf.truncate(old_len + n);
             if n > 0 {
-                self.scan(&mut st, scanned, emit);
+                self.core.scan(&self.buf, &mut st, scanned, emit);
                 scanned = self.buf.len();
             }
             if let Some(error) = failure {
-                let offset = self.base + self.buf.len() as u64;
-                self.finish(&mut st, emit);
+                let offset = self.core.base + self.buf.len() as u64;
+                self.core.finish(&self.buf, &mut st, emit);
                 return Err(ReadFailure { error, offset });
             }
             if n == 0 {
-                self.finish(&mut st, emit);
-                return Ok(self.base + self.buf.len() as u64);
+                self.core.finish(&self.buf, &mut st, emit);
+                return Ok(self.core.base + self.buf.len() as u64);
             }
         }
     }
 
-    /// Splits an in-memory slice (a value found inside another, say).
+    /// Splits an in-memory slice (a file inflated whole, a value found inside another) in
+    /// place, without copying it into the read buffer.
     pub fn split_slice(&mut self, bytes: &[u8], emit: &mut dyn FnMut(Split<'_>)) {
-        // Reading from a slice cannot fail.
-        let _ = self.split(bytes, emit);
+        self.core.base = 0;
+        self.core.bad.restart();
+        let mut st = ScanState::new();
+        self.core.scan(bytes, &mut st, 0, emit);
+        self.core.finish(bytes, &mut st, emit);
     }
+}
 
+/// The scan itself, apart from the buffer it reads, so a slice can be scanned in place.
+struct ScanCore {
+    limits: SplitLimits,
+    /// Stream offset of the first byte of the buffer being scanned.
+    base: u64,
+    /// The kept prefix of a failed item or of a garbage run, for the dead-letter output.
+    bad: BadBytes,
+}
+
+impl ScanCore {
     /// Reports what was left open when the stream ended.
-    fn finish(&mut self, st: &mut ScanState, emit: &mut dyn FnMut(Split<'_>)) {
-        let end = self.buf.len();
+    fn finish(&mut self, buf: &[u8], st: &mut ScanState, emit: &mut dyn FnMut(Split<'_>)) {
+        let end = buf.len();
         if let Some(it) = st.item.take() {
             match it.failed {
                 Some(kind) => emit(Split::Error {
@@ -298,14 +312,14 @@ impl RecordSplitter {
                 }),
                 None if it.scalar && !st.in_string => emit(Split::Item {
                     kind: it.kind,
-                    bytes: &self.buf[it.start..end],
+                    bytes: &buf[it.start..end],
                     offset: it.offset,
                     has_whitespace: it.whitespace,
                 }),
                 None => emit(Split::Error {
                     kind: SplitErrorKind::Truncated,
                     offset: it.offset,
-                    raw: &self.buf[it.start..end],
+                    raw: &buf[it.start..end],
                     raw_truncated: false,
                 }),
             }
@@ -327,31 +341,37 @@ impl RecordSplitter {
     }
 
     /// Marks the open item failed, keeping its bytes so far for the dead-letter output.
-    fn fail_item(&mut self, st: &mut ScanState, kind: SplitErrorKind, upto: usize) {
+    fn fail_item(&mut self, buf: &[u8], st: &mut ScanState, kind: SplitErrorKind, upto: usize) {
         if let Some(it) = st.item.as_mut() {
             if it.failed.is_none() {
                 self.bad.restart();
-                self.bad.keep(&self.buf[it.start..upto]);
+                self.bad.keep(&buf[it.start..upto]);
                 it.failed = Some(kind);
             }
         }
     }
 
     /// Scans `buf[from..]`. Cost: one table lookup per byte outside strings; strings are
-    /// skipped with `memchr2` (SIMD) to the next quote or backslash, since most record bytes
+    /// skipped with `find_quote_or_backslash` to the next quote or backslash, since most record bytes
     /// sit inside strings.
-    fn scan(&mut self, st: &mut ScanState, from: usize, emit: &mut dyn FnMut(Split<'_>)) {
-        let end = self.buf.len();
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        st: &mut ScanState,
+        from: usize,
+        emit: &mut dyn FnMut(Split<'_>),
+    ) {
+        let end = buf.len();
         let mut i = from;
         if st.escaped && i < end {
             st.escaped = false;
-            self.note_key_byte(st, self.buf[i]);
+            self.note_key_byte(st, buf[i]);
             i += 1;
         }
         while i < end {
             if let Some((offset, line_start)) = st.garbage {
                 // Skip non-JSON bytes until a line that starts like a JSON value.
-                let b = self.buf[i];
+                let b = buf[i];
                 let resume = line_start && (b == b'{' || b == b'[');
                 if resume {
                     st.garbage = None;
@@ -376,7 +396,7 @@ impl RecordSplitter {
             if !st.in_string && st.depth >= 2 {
                 if let Some(it) = st.item {
                     if !it.scalar && it.failed.is_none() {
-                        i = self.scan_item_body(st, i, emit);
+                        i = self.scan_item_body(buf, st, i, emit);
                         continue;
                     }
                 }
@@ -384,13 +404,13 @@ impl RecordSplitter {
             if st.in_string {
                 if st.in_key {
                     // Top-level keys are few and short: read them byte by byte.
-                    let b = self.buf[i];
+                    let b = buf[i];
                     i += 1;
                     match b {
                         b'\\' => {
                             self.note_key_byte(st, b);
                             if i < end {
-                                self.note_key_byte(st, self.buf[i]);
+                                self.note_key_byte(st, buf[i]);
                                 i += 1;
                             } else {
                                 st.escaped = true;
@@ -404,13 +424,13 @@ impl RecordSplitter {
                     }
                     continue;
                 }
-                match memchr2(b'"', b'\\', &self.buf[i..end]) {
+                match find_quote_or_backslash(&buf[i..end]) {
                     None => {
                         i = end;
                     }
                     Some(k) => {
                         i += k;
-                        if self.buf[i] == b'\\' {
+                        if buf[i] == b'\\' {
                             if i + 1 < end {
                                 i += 2;
                             } else {
@@ -425,13 +445,13 @@ impl RecordSplitter {
                 }
                 continue;
             }
-            let b = self.buf[i];
+            let b = buf[i];
             let class = CLASS[b as usize];
             // A bare scalar ends at the first structural byte or whitespace after it.
             if class != OTHER {
                 if let Some(it) = st.item {
                     if it.scalar && st.depth == it.close_depth {
-                        self.close_item(st, i, emit);
+                        self.close_item(buf, st, i, emit);
                     }
                 }
             }
@@ -483,7 +503,7 @@ impl RecordSplitter {
                             if it.failed.is_none()
                                 && st.depth - it.close_depth > self.limits.max_depth
                             {
-                                self.fail_item(st, SplitErrorKind::TooDeep, i + 1);
+                                self.fail_item(buf, st, SplitErrorKind::TooDeep, i + 1);
                             }
                         }
                     }
@@ -498,7 +518,7 @@ impl RecordSplitter {
                         st.in_records = false;
                     }
                     if matches!(st.item, Some(it) if it.close_depth == st.depth) {
-                        self.close_item(st, i + 1, emit);
+                        self.close_item(buf, st, i + 1, emit);
                     }
                     if st.depth == 0 {
                         st.top = Top::None;
@@ -538,22 +558,23 @@ impl RecordSplitter {
         // keeping only its start, so the buffer never holds much more than one record.
         if let Some(it) = st.item {
             if it.failed.is_none() && end - it.start > self.limits.max_record_bytes {
-                self.fail_item(st, SplitErrorKind::TooLarge, end);
+                self.fail_item(buf, st, SplitErrorKind::TooLarge, end);
             }
         }
     }
 
     /// The hot loop: inside an object or array item and below depth 1, where no top-level key
     /// or element can start, only strings, brackets and whitespace matter. Strings are skipped
-    /// with `memchr2`; other bytes cost one table load. Returns where the general loop resumes:
+    /// with `find_quote_or_backslash`; other bytes cost one table load. Returns where the general loop resumes:
     /// at the end of the chunk, after the item closed, or back at depth 1.
     fn scan_item_body(
         &mut self,
+        buf: &[u8],
         st: &mut ScanState,
         mut i: usize,
         emit: &mut dyn FnMut(Split<'_>),
     ) -> usize {
-        let end = self.buf.len();
+        let end = buf.len();
         let Some(it) = st.item else { return i };
         let max_depth = it.close_depth + self.limits.max_depth;
         let mut whitespace = it.whitespace;
@@ -562,18 +583,18 @@ impl RecordSplitter {
             if i >= end {
                 break i;
             }
-            match CLASS[self.buf[i] as usize] {
+            match CLASS[buf[i] as usize] {
                 QUOTE => {
                     i += 1;
                     // Skip the string; most are short keys and values.
                     loop {
-                        match memchr2(b'"', b'\\', &self.buf[i..end]) {
+                        match find_quote_or_backslash(&buf[i..end]) {
                             None => {
                                 st.in_string = true;
                                 i = end;
                                 break;
                             }
-                            Some(k) if self.buf[i + k] == b'\\' => {
+                            Some(k) if buf[i + k] == b'\\' => {
                                 if i + k + 1 < end {
                                     i += k + 2;
                                 } else {
@@ -619,12 +640,10 @@ impl RecordSplitter {
         }
         st.depth = depth;
         if depth > max_depth {
-            self.fail_item(st, SplitErrorKind::TooDeep, resume);
-        } else if depth == it.close_depth
-            && resume > 0
-            && CLASS[self.buf[resume - 1] as usize] == CLOSE
+            self.fail_item(buf, st, SplitErrorKind::TooDeep, resume);
+        } else if depth == it.close_depth && resume > 0 && CLASS[buf[resume - 1] as usize] == CLOSE
         {
-            self.close_item(st, resume, emit);
+            self.close_item(buf, st, resume, emit);
             if depth == 0 {
                 st.top = Top::None;
                 st.expect_key = false;
@@ -662,17 +681,23 @@ impl RecordSplitter {
         });
     }
 
-    fn close_item(&mut self, st: &mut ScanState, end: usize, emit: &mut dyn FnMut(Split<'_>)) {
+    fn close_item(
+        &mut self,
+        buf: &[u8],
+        st: &mut ScanState,
+        end: usize,
+        emit: &mut dyn FnMut(Split<'_>),
+    ) {
         if let Some(it) = st.item {
             if it.failed.is_none() && end - it.start > self.limits.max_record_bytes {
-                self.fail_item(st, SplitErrorKind::TooLarge, end);
+                self.fail_item(buf, st, SplitErrorKind::TooLarge, end);
             }
         }
         if let Some(it) = st.item.take() {
             match it.failed {
                 None => emit(Split::Item {
                     kind: it.kind,
-                    bytes: &self.buf[it.start..end],
+                    bytes: &buf[it.start..end],
                     offset: it.offset,
                     has_whitespace: it.whitespace,
                 }),
@@ -692,6 +717,34 @@ impl RecordSplitter {
     }
 }
 
+/// The first `"` or `\\` in `hay`. Most strings in a record are short keys and values, where
+/// a `memchr2` call costs more than the search: the first 32 bytes are searched 8 at a time
+/// in a register (SWAR), and only a longer string goes to `memchr2`'s SIMD loop.
+#[inline]
+fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Marks bytes of `w` equal to `b` in their high bit; only the lowest mark is exact, which
+    // is the one used.
+    #[inline]
+    fn marks(w: u64, b: u8) -> u64 {
+        let x = w ^ (ONES * b as u64);
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+    let mut i = 0;
+    while i + 8 <= hay.len() && i < 32 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&hay[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        let m = marks(w, b'"') | marks(w, b'\\');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr2(b'"', b'\\', &hay[i..]).map(|k| i + k)
+}
+
 /// One read: a live input (stdin, a socket) must be split as its bytes arrive, not when a
 /// whole chunk has gathered. Returns the bytes read, or the error that stopped reading.
 fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
@@ -708,10 +761,31 @@ fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> (usize, Option<io::Erro
 mod tests {
     use super::*;
 
+    #[test]
+    fn swar_search_finds_the_first_quote_or_backslash() {
+        for len in 0..80 {
+            for at in 0..=len {
+                for special in [b'"', b'\\'] {
+                    let mut hay = vec![b'a'; len];
+                    // Bytes that differ from the targets by one bit, to trip a sloppy mask.
+                    for (k, h) in hay.iter_mut().enumerate() {
+                        *h = [b'a', b'#', b'!', 0xa2, b']', 0xdc][k % 6];
+                    }
+                    if at < len {
+                        hay[at] = special;
+                    }
+                    let want = memchr2(b'"', b'\\', &hay);
+                    assert_eq!(find_quote_or_backslash(&hay), want, "len {len} at {at}");
+                }
+            }
+        }
+    }
+
     fn split_all(input: &[u8], limits: SplitLimits) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut s = RecordSplitter::new(limits);
-        s.split_slice(input, &mut |sp| match sp {
+        // Streamed, so `limits.chunk_bytes` sets the chunk boundaries.
+        let _ = s.split(input, &mut |sp| match sp {
             Split::Item { kind, bytes, .. } => out.push((
                 format!("{kind:?}"),
                 String::from_utf8_lossy(bytes).into_owned(),
