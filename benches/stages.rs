@@ -9,7 +9,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use trailhose::decode::parse::RecordParser;
 use trailhose::decode::split::{RecordSplitter, Split, SplitLimits};
-use trailhose::decode::{gzip, BlobDecoder, DecodeError, RecordOutput, Skipped};
+use trailhose::decode::{gzip, BlobDecoder, DecodeError, Record, RecordOutput, Skipped};
 use trailhose::gen::{generate_archive, GenOptions};
 use trailhose::transform::raw::{minify_into, write_raw_line};
 
@@ -84,8 +84,8 @@ struct CountingOutput {
 }
 
 impl RecordOutput for CountingOutput {
-    fn record(&mut self, bytes: &[u8], _: bool) {
-        std::hint::black_box(bytes);
+    fn record(&mut self, record: Record<'_>) {
+        std::hint::black_box(record.bytes);
         self.records += 1;
     }
     fn error(&mut self, e: DecodeError, _: &[u8], _: bool) {

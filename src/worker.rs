@@ -13,7 +13,7 @@ use tokio::sync::mpsc::Sender;
 use crate::blob::{AckToken, Blob, BlobInput};
 use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
-use crate::decode::{BlobDecoder, DecodeError, ErrorKind, RecordOutput, Skipped};
+use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
@@ -212,11 +212,12 @@ impl<'a> BlobOutput<'a> {
 }
 
 impl RecordOutput for BlobOutput<'_> {
-    fn record(&mut self, bytes: &[u8], has_whitespace: bool) {
+    fn record(&mut self, record: Record<'_>) {
         if self.buf.capacity() == 0 {
-            self.buf.reserve(self.shared.batch_bytes + bytes.len() + 1);
+            self.buf
+                .reserve(self.shared.batch_bytes + record.bytes.len() + 1);
         }
-        write_raw_line(&mut self.buf, bytes, has_whitespace);
+        write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
         self.records += 1;
         if self.buf.len() >= self.shared.batch_bytes {
             self.flush();

@@ -115,6 +115,8 @@ fn live_scrape_counts_and_passes_promtool() {
             && sample(s, "trailhose_records_in_total").unwrap_or(0.0) >= 310.0
             && sample(s, "trailhose_blob_processing_seconds_count") == Some(1.0)
             && sample(s, "trailhose_channel_capacity{channel=\"blobs\"}").is_some()
+            // The digest comes last in the stream: once counted, everything before it is.
+            && sample(s, "trailhose_digests_skipped_total") == Some(1.0)
     });
     assert_eq!(
         sample(&scrape, "trailhose_digests_skipped_total"),

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
+use simd_json::tape::Value;
 
 use self::envelope::Envelope;
 pub use self::error::{DecodeError, ErrorKind};
@@ -21,9 +22,8 @@ use self::split::{ItemKind, RecordSplitter, Split, SplitErrorKind, SplitLimits};
 
 /// Where decoded records and errors go.
 pub trait RecordOutput {
-    /// One CloudTrail record: its JSON text, byte for byte. `has_whitespace` says whether it
-    /// holds whitespace outside strings (pretty-printed input), which the output must drop.
-    fn record(&mut self, bytes: &[u8], has_whitespace: bool);
+    /// One CloudTrail record, already checked.
+    fn record(&mut self, record: Record<'_>);
     /// Bad input: the error, and the offending bytes (`raw_truncated`: only their start).
     fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool);
     /// A value that holds no events by design.
@@ -33,6 +33,18 @@ pub trait RecordOutput {
     fn position(&mut self, _compressed: u64, _decompressed: u64) {}
     /// More input is about to be read, which may block (a live stream): hand on what is ready.
     fn before_read(&mut self) {}
+}
+
+/// A decoded CloudTrail record as the decoder hands it on.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    /// The record's JSON text, byte for byte.
+    pub bytes: &'a [u8],
+    /// Whitespace occurs outside strings (pretty-printed input): the output must drop it.
+    pub has_whitespace: bool,
+    /// The record parsed (simd-json's tape), so later stages read fields without parsing
+    /// again; `None` for records over `parse::TAPE_MAX_BYTES`, checked without a tape.
+    pub parsed: Option<Value<'a, 'a>>,
 }
 
 /// Values skipped on purpose.
@@ -312,22 +324,59 @@ impl ValueHandler<'_> {
     }
 
     fn record(&mut self, bytes: &[u8], offset: u64, has_whitespace: bool) {
-        match self.parser.check_record(bytes) {
-            Ok(()) => {
-                self.stats.records += 1;
-                self.out.record(bytes, has_whitespace);
-            }
-            Err(e) => self.parse_failed(offset, e, bytes),
+        let checked = if bytes.len() > parse::TAPE_MAX_BYTES {
+            self.parser
+                .check_record(bytes)
+                .map(|()| self.emit(bytes, has_whitespace, None))
+        } else {
+            let (out, stats) = (&mut *self.out, &mut self.stats);
+            self.parser
+                .with_value(bytes, |v| {
+                    parse::check_cloudtrail(&v).map(|()| {
+                        stats.records += 1;
+                        out.record(Record {
+                            bytes,
+                            has_whitespace,
+                            parsed: Some(v),
+                        });
+                    })
+                })
+                .and_then(|checked| checked)
+        };
+        if let Err(e) = checked {
+            self.parse_failed(offset, e, bytes);
         }
+    }
+
+    /// Hands on a record.
+    fn emit(&mut self, bytes: &[u8], has_whitespace: bool, parsed: Option<Value<'_, '_>>) {
+        self.stats.records += 1;
+        self.out.record(Record {
+            bytes,
+            has_whitespace,
+            parsed,
+        });
     }
 
     fn value(&mut self, bytes: &[u8], offset: u64, has_whitespace: bool, nesting: u32) {
         // A large value is most likely a record: check it without a tape first (see parse).
         if bytes.len() > parse::TAPE_MAX_BYTES && self.parser.check_record(bytes).is_ok() {
-            self.stats.records += 1;
-            return self.out.record(bytes, has_whitespace);
+            return self.emit(bytes, has_whitespace, None);
         }
-        let classified = self.parser.with_value(bytes, |v| envelope::classify(&v));
+        // A record is handed on while its tape is at hand; envelopes are taken apart below.
+        let (out, stats) = (&mut *self.out, &mut self.stats);
+        let classified = self.parser.with_value(bytes, |v| {
+            let envelope = envelope::classify(&v);
+            if let Ok(Envelope::Record) = envelope {
+                stats.records += 1;
+                out.record(Record {
+                    bytes,
+                    has_whitespace,
+                    parsed: Some(v),
+                });
+            }
+            envelope
+        });
         let envelope = match classified {
             Ok(Ok(envelope)) => envelope,
             Ok(Err(e)) | Err(e) => return self.parse_failed(offset, e, bytes),
@@ -337,10 +386,8 @@ impl ValueHandler<'_> {
             return self.error(offset, ErrorKind::NotCloudTrail, detail, bytes, false);
         }
         match envelope {
-            Envelope::Record => {
-                self.stats.records += 1;
-                self.out.record(bytes, has_whitespace);
-            }
+            // Handed on above, with its tape.
+            Envelope::Record => {}
             Envelope::TrailFile => self.nested(bytes, offset, nesting),
             Envelope::EventBridge => match envelope::member_bytes(bytes, "detail") {
                 Some(detail) => self.record(detail, offset, has_whitespace),
@@ -444,9 +491,9 @@ mod tests {
     }
 
     impl RecordOutput for Collected {
-        fn record(&mut self, bytes: &[u8], _: bool) {
+        fn record(&mut self, r: Record<'_>) {
             self.records
-                .push(String::from_utf8_lossy(bytes).into_owned());
+                .push(String::from_utf8_lossy(r.bytes).into_owned());
         }
         fn error(&mut self, e: DecodeError, _: &[u8], _: bool) {
             self.errors.push(e.kind);
