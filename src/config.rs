@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
+use crate::transform::filter::FilterConfig;
 
 /// A whole pipeline.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -24,6 +25,20 @@ pub struct PipelineConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// The `enrichment` object.
+    #[serde(default)]
+    pub enrich: EnrichConfig,
+    /// Records to drop.
+    #[serde(default)]
+    pub filter: FilterConfig,
+}
+
+/// `[enrich]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// Add the `enrichment` object (source kind, noise, resources) to each record.
+    pub enabled: bool,
 }
 
 /// `[source]`, chosen by `type`.

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use trailhose::config::{MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig};
+use trailhose::config::{
+    EnrichConfig, MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig,
+};
 use trailhose::gen::{generate_archive, GenOptions};
 use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
+use trailhose::transform::filter::FilterConfig;
 
 /// CloudTrail in, clean events out: decompress, split, parse and write AWS CloudTrail records
 /// at the speed of the hardware, with bounded memory and nothing lost.
@@ -70,6 +73,27 @@ struct ReplayArgs {
     /// The largest record accepted; larger ones are dead-lettered.
     #[arg(long, value_name = "BYTES")]
     max_record_bytes: Option<usize>,
+    /// Add the `enrichment` object (source kind, noise, resources) to each record.
+    #[arg(long)]
+    enrich: bool,
+    /// Drop records that are noise (AWS-internal calls, console background reads).
+    #[arg(long)]
+    drop_noise: bool,
+    /// Drop read-only calls (`readOnly: true`).
+    #[arg(long)]
+    drop_read_only: bool,
+    /// Keep only this eventSource (e.g. iam.amazonaws.com); repeat for more.
+    #[arg(long, value_name = "SOURCE")]
+    include_source: Vec<String>,
+    /// Drop this eventSource; repeat for more.
+    #[arg(long, value_name = "SOURCE")]
+    exclude_source: Vec<String>,
+    /// Keep only this eventName (e.g. ConsoleLogin); repeat for more.
+    #[arg(long, value_name = "NAME")]
+    include_event: Vec<String>,
+    /// Drop this eventName; repeat for more.
+    #[arg(long, value_name = "NAME")]
+    exclude_event: Vec<String>,
 }
 
 #[derive(Args)]
@@ -176,6 +200,17 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
             ..defaults
         },
         metrics: args.metrics_addr.map(|addr| MetricsConfig { addr }),
+        enrich: EnrichConfig {
+            enabled: args.enrich,
+        },
+        filter: FilterConfig {
+            drop_noise: args.drop_noise,
+            drop_read_only: args.drop_read_only,
+            include_event_sources: args.include_source,
+            exclude_event_sources: args.exclude_source,
+            include_event_names: args.include_event,
+            exclude_event_names: args.exclude_event,
+        },
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::decode::ErrorKind;
+use crate::transform::filter::DropReason;
 
 /// Inputs (files, stdin) opened; label `source`.
 pub const INPUTS: &str = "trailhose_inputs_total";
@@ -25,6 +26,8 @@ pub const DECOMPRESSED_BYTES: &str = "trailhose_decompressed_bytes_total";
 pub const RECORDS_IN: &str = "trailhose_records_in_total";
 /// Records written by a sink; label `sink`.
 pub const RECORDS_OUT: &str = "trailhose_records_out_total";
+/// Records dropped on purpose by a filter; label `reason` (see `DropReason::label`).
+pub const EVENTS_DROPPED: &str = "trailhose_events_dropped_total";
 /// Bad input; label `kind` (see `ErrorKind::label`).
 pub const ERRORS: &str = "trailhose_errors_total";
 /// Digest files skipped (they hold no events).
@@ -68,6 +71,10 @@ pub fn describe() {
     describe_counter!(RECORDS_IN, "CloudTrail records decoded.");
     describe_counter!(RECORDS_OUT, "Records written by a sink.");
     describe_counter!(ERRORS, "Bad input, by kind.");
+    describe_counter!(
+        EVENTS_DROPPED,
+        "Records dropped on purpose by a filter, by reason."
+    );
     describe_counter!(DIGESTS_SKIPPED, "CloudTrail digest files skipped.");
     describe_counter!(
         CONTROL_MESSAGES_SKIPPED,
@@ -84,10 +91,13 @@ pub fn describe() {
     describe_gauge!(WORKERS, "Decode workers running.");
 }
 
-/// Registers every error kind at zero, so a scrape shows the whole family from the start.
+/// Registers every error kind and drop reason at zero, so a scrape shows the whole family.
 pub fn register_error_kinds() {
     for kind in ErrorKind::ALL {
         metrics::counter!(ERRORS, "kind" => kind.label()).increment(0);
+    }
+    for reason in DropReason::ALL {
+        metrics::counter!(EVENTS_DROPPED, "reason" => reason.label()).increment(0);
     }
 }
 

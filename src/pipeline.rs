@@ -169,6 +169,8 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         limits: bounds.split_limits(),
         printed_errors: AtomicU64::new(0),
         progress_on_stderr: draw,
+        enrich: config.enrich.enabled,
+        filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);
     for i in 0..workers {

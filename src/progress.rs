@@ -105,9 +105,10 @@ pub fn summary_line(s: &RunStats, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
     let records = RunStats::get(&s.records_out);
     format!(
-        "trailhose: {} records out ({} in) from {} inputs in {:.2} s: {} records/s, {:.1} MB/s decompressed; {} errors, {} dead-lettered, {} skipped",
+        "trailhose: {} records out ({} in, {} dropped) from {} inputs in {:.2} s: {} records/s, {:.1} MB/s decompressed; {} errors, {} dead-lettered, {} skipped",
         thousands(records),
         thousands(RunStats::get(&s.records_in)),
+        thousands(RunStats::get(&s.dropped)),
         thousands(RunStats::get(&s.inputs_done)),
         secs,
         thousands((records as f64 / secs) as u64),

@@ -16,6 +16,8 @@ pub struct RunStats {
     pub decompressed_bytes: AtomicU64,
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
+    /// Records dropped on purpose by a filter.
+    pub dropped: AtomicU64,
     pub errors: AtomicU64,
     pub skipped: AtomicU64,
     pub dead_lettered: AtomicU64,

@@ -17,7 +17,10 @@ use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, S
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
-use crate::transform::raw::write_raw_line;
+use crate::transform::enrich::write_enrichment;
+use crate::transform::filter::FilterConfig;
+use crate::transform::noise::{classify_noise, Noise};
+use crate::transform::raw::{write_enriched_line, write_raw_line};
 
 /// How many error messages are printed in a run before the rest only go to metrics and dead
 /// letters, and how many per input (a corrupt input can yield hundreds of garbled records).
@@ -36,6 +39,10 @@ pub struct WorkerShared {
     pub printed_errors: AtomicU64,
     /// Whether a progress line is being drawn on stderr (errors must clear it first).
     pub progress_on_stderr: bool,
+    /// Add the `enrichment` object to each record.
+    pub enrich: bool,
+    /// Which records to drop.
+    pub filter: FilterConfig,
 }
 
 /// Decodes blobs until the channel closes or the run is stopped.
@@ -150,6 +157,8 @@ struct BlobOutput<'a> {
     complete: bool,
     /// Errors in this input so far.
     errors: u64,
+    /// Records dropped by a filter since the last batch.
+    dropped: u64,
     /// (compressed, decompressed) bytes read so far, and what of it was already reported.
     read: (u64, u64),
     reported: (u64, u64),
@@ -166,6 +175,7 @@ impl<'a> BlobOutput<'a> {
             records: 0,
             complete: true,
             errors: 0,
+            dropped: 0,
             read: (0, 0),
             reported: (0, 0),
             live: false,
@@ -187,6 +197,10 @@ impl<'a> BlobOutput<'a> {
     }
 
     fn flush(&mut self) {
+        // Dropped records were decoded too: they count as records in.
+        let dropped = std::mem::take(&mut self.dropped);
+        RunStats::add(&self.shared.stats.records_in, dropped);
+        metrics::counter!(m::RECORDS_IN).increment(dropped);
         if self.buf.is_empty() {
             return;
         }
@@ -213,11 +227,36 @@ impl<'a> BlobOutput<'a> {
 
 impl RecordOutput for BlobOutput<'_> {
     fn record(&mut self, record: Record<'_>) {
+        let shared = self.shared;
         if self.buf.capacity() == 0 {
             self.buf
-                .reserve(self.shared.batch_bytes + record.bytes.len() + 1);
+                .reserve(shared.batch_bytes + record.bytes.len() + 1);
         }
-        write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
+        match record.parsed {
+            // Records over the tape limit have no fields at hand: written as they are, never
+            // dropped by a filter (see the README).
+            Some(v) if shared.enrich || shared.filter.is_active() => {
+                let noise = if shared.enrich || shared.filter.needs_noise() {
+                    classify_noise(v)
+                } else {
+                    Noise::default()
+                };
+                if let Some(reason) = shared.filter.verdict(v, &noise) {
+                    self.dropped += 1;
+                    RunStats::add(&shared.stats.dropped, 1);
+                    metrics::counter!(m::EVENTS_DROPPED, "reason" => reason.label()).increment(1);
+                    return;
+                }
+                if shared.enrich {
+                    write_enriched_line(&mut self.buf, record.bytes, record.has_whitespace, |o| {
+                        write_enrichment(o, v, &noise)
+                    });
+                } else {
+                    write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
+                }
+            }
+            _ => write_raw_line(&mut self.buf, record.bytes, record.has_whitespace),
+        }
         self.records += 1;
         if self.buf.len() >= self.shared.batch_bytes {
             self.flush();

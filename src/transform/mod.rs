@@ -1,4 +1,10 @@
-//! Transform: what happens to a record between parsing and the sinks. For now the raw format;
-//! normalization (ECS, OCSF) and enrichment come here as they are built.
+//! Transform: what happens to a record between parsing and the sinks: the raw output format,
+//! the `enrichment` object (source, noise, resources) and the filters. Attribution, GeoIP,
+//! dedupe and the ECS/OCSF formats come here as they are built.
 
+pub mod enrich;
+pub mod fields;
+pub mod filter;
+pub mod noise;
 pub mod raw;
+pub mod resources;

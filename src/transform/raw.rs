@@ -15,6 +15,33 @@ pub fn write_raw_line(out: &mut Vec<u8>, record: &[u8], has_whitespace: bool) {
     out.push(b'\n');
 }
 
+/// Like `write_raw_line`, with `"enrichment":<object>` added as the record's last member: the
+/// record's closing brace is dropped, the member written by `write_object`, and the brace put
+/// back. The record's own bytes stay as they are.
+pub fn write_enriched_line(
+    out: &mut Vec<u8>,
+    record: &[u8],
+    has_whitespace: bool,
+    write_object: impl FnOnce(&mut Vec<u8>),
+) {
+    let start = out.len();
+    if has_whitespace {
+        minify_into(out, record);
+    } else {
+        out.extend_from_slice(record);
+    }
+    if out.len() > start && out[out.len() - 1] == b'}' {
+        out.pop();
+        if out.len() > start + 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"enrichment\":");
+        write_object(out);
+        out.push(b'}');
+    }
+    out.push(b'\n');
+}
+
 /// Copies JSON text without the whitespace outside its strings. Strings are copied in runs
 /// found with `memchr2`; the rest byte by byte (it is short: punctuation and numbers).
 pub fn minify_into(out: &mut Vec<u8>, json: &[u8]) {
@@ -64,6 +91,21 @@ mod tests {
             true,
         );
         assert_eq!(out, b"{\"a b\":[1.50,\"x\\\" y\"],\"n\":1e3}\n");
+    }
+
+    #[test]
+    fn enrichment_is_the_last_member() {
+        let mut out = Vec::new();
+        write_enriched_line(&mut out, b"{ \"a\" : 1 }", true, |o| {
+            o.extend_from_slice(b"{}")
+        });
+        write_enriched_line(&mut out, b"{}", false, |o| {
+            o.extend_from_slice(b"{\"x\":2}")
+        });
+        assert_eq!(
+            out,
+            b"{\"a\":1,\"enrichment\":{}}\n{\"enrichment\":{\"x\":2}}\n"
+        );
     }
 
     #[test]

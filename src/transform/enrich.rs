@@ -1,0 +1,80 @@
+//! The `enrichment` object added to each record: where the call came from (`source`), whether
+//! it is noise (`noise`) and what it touched (`resources`). Built from the parsed record and
+//! written as JSON bytes, to be spliced into the raw output; never rebuilds the record.
+
+use simd_json::tape::Value;
+
+use super::fields::{get_str, write_json_str};
+use super::noise::Noise;
+use super::resources::extract_resources;
+
+/// What `sourceIPAddress` holds.
+pub fn source_kind(source_ip: Option<&str>) -> &'static str {
+    match source_ip {
+        Some("AWS Internal") => "aws_internal",
+        Some(s) if s.parse::<std::net::IpAddr>().is_ok() => "ip",
+        Some(s) if s.ends_with(".amazonaws.com") || s.ends_with(".aws.internal") => "aws_service",
+        Some(_) => "other",
+        None => "none",
+    }
+}
+
+/// Writes the `enrichment` object for `record` (whose noise is already classified).
+pub fn write_enrichment(out: &mut Vec<u8>, record: Value<'_, '_>, noise: &Noise) {
+    out.extend_from_slice(b"{\"source\":{\"kind\":\"");
+    out.extend_from_slice(source_kind(get_str(record, &["sourceIPAddress"])).as_bytes());
+    out.extend_from_slice(b"\"},\"noise\":{\"aws_internal\":");
+    out.extend_from_slice(if noise.aws_internal() {
+        b"true"
+    } else {
+        b"false"
+    });
+    out.extend_from_slice(b",\"reasons\":[");
+    for (i, r) in noise.reasons.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, r.label());
+    }
+    out.extend_from_slice(b"]},\"resources\":[");
+    for (i, r) in extract_resources(record).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, r);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::noise::classify_noise;
+
+    #[test]
+    fn source_kinds() {
+        assert_eq!(source_kind(Some("192.0.2.1")), "ip");
+        assert_eq!(source_kind(Some("2001:db8::1")), "ip");
+        assert_eq!(source_kind(Some("ec2.amazonaws.com")), "aws_service");
+        assert_eq!(source_kind(Some("AWS Internal")), "aws_internal");
+        assert_eq!(source_kind(Some("100.200.300.400")), "other");
+        assert_eq!(source_kind(None), "none");
+    }
+
+    #[test]
+    fn enrichment_is_json_with_every_part() {
+        let mut bytes = br#"{"userIdentity":{"type":"AWSService","invokedBy":"x\"y"},"sourceIPAddress":"lambda.amazonaws.com","requestParameters":{"bucketName":"b"}}"#.to_vec();
+        let tape = simd_json::to_tape(&mut bytes).unwrap();
+        let v = tape.as_value();
+        let mut out = Vec::new();
+        write_enrichment(&mut out, v, &classify_noise(v));
+        let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(e["source"]["kind"], "aws_service");
+        assert_eq!(e["noise"]["aws_internal"], true);
+        assert_eq!(
+            e["noise"]["reasons"],
+            serde_json::json!(["invoked_by_service", "service_principal"])
+        );
+        assert_eq!(e["resources"], serde_json::json!(["arn:aws:s3:::b"]));
+    }
+}

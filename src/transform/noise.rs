@@ -1,0 +1,143 @@
+//! Noise classification: whether AWS itself made a call, or the console made it in the
+//! background, and why we think so. Reads the record; decides nothing about dropping
+//! (that is `filter`).
+
+use simd_json::tape::Value;
+
+use super::fields::{get_bool, get_str};
+
+/// Why a call counts as noise, in the order they are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseReason {
+    /// `userIdentity.invokedBy` names an AWS service calling on a principal's behalf.
+    InvokedByService,
+    /// `userIdentity.type` is `AWSService`.
+    ServicePrincipal,
+    /// The session's role is a service-linked role (`role/aws-service-role/...`).
+    ServiceLinkedRole,
+    /// `eventType` is `AwsServiceEvent`: AWS acting on its own, not an API call.
+    AwsServiceEvent,
+    /// `sourceIPAddress` is `AWS Internal`.
+    AwsInternalSource,
+    /// A read-only call made by the management console while a person browses.
+    ConsoleBackground,
+}
+
+impl NoiseReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            NoiseReason::InvokedByService => "invoked_by_service",
+            NoiseReason::ServicePrincipal => "service_principal",
+            NoiseReason::ServiceLinkedRole => "service_linked_role",
+            NoiseReason::AwsServiceEvent => "aws_service_event",
+            NoiseReason::AwsInternalSource => "aws_internal_source",
+            NoiseReason::ConsoleBackground => "console_background",
+        }
+    }
+
+    /// Whether this reason means AWS itself made the call (not a person or their code).
+    pub fn is_aws_internal(self) -> bool {
+        !matches!(self, NoiseReason::ConsoleBackground)
+    }
+}
+
+/// The noise verdict on one record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Noise {
+    pub reasons: Vec<NoiseReason>,
+}
+
+impl Noise {
+    /// AWS made the call itself.
+    pub fn aws_internal(&self) -> bool {
+        self.reasons.iter().any(|r| r.is_aws_internal())
+    }
+
+    /// Any reason at all: what `drop_noise` drops.
+    pub fn is_noise(&self) -> bool {
+        !self.reasons.is_empty()
+    }
+}
+
+/// Classifies one record.
+pub fn classify_noise(record: Value<'_, '_>) -> Noise {
+    let mut reasons = Vec::new();
+    if get_str(record, &["userIdentity", "invokedBy"]).is_some_and(|s| !s.is_empty()) {
+        reasons.push(NoiseReason::InvokedByService);
+    }
+    if get_str(record, &["userIdentity", "type"]) == Some("AWSService") {
+        reasons.push(NoiseReason::ServicePrincipal);
+    }
+    let issuer = get_str(
+        record,
+        &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+    )
+    .unwrap_or("");
+    let arn = get_str(record, &["userIdentity", "arn"]).unwrap_or("");
+    if issuer.contains(":role/aws-service-role/") || arn.contains(":assumed-role/AWSServiceRoleFor")
+    {
+        reasons.push(NoiseReason::ServiceLinkedRole);
+    }
+    if get_str(record, &["eventType"]) == Some("AwsServiceEvent") {
+        reasons.push(NoiseReason::AwsServiceEvent);
+    }
+    if get_str(record, &["sourceIPAddress"]) == Some("AWS Internal") {
+        reasons.push(NoiseReason::AwsInternalSource);
+    }
+    if get_bool(record, &["readOnly"]) == Some(true) {
+        let agent = get_str(record, &["userAgent"]).unwrap_or("");
+        let from_console = get_str(record, &["sessionCredentialFromConsole"]) == Some("true")
+            || (agent.starts_with("console.") && agent.ends_with(".amazonaws.com"))
+            || agent == "console.amazonaws.com";
+        if from_console {
+            reasons.push(NoiseReason::ConsoleBackground);
+        }
+    }
+    Noise { reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(json: &str) -> Vec<&'static str> {
+        let mut bytes = json.as_bytes().to_vec();
+        let tape = simd_json::to_tape(&mut bytes).unwrap();
+        classify_noise(tape.as_value())
+            .reasons
+            .iter()
+            .map(|r| r.label())
+            .collect()
+    }
+
+    #[test]
+    fn reasons() {
+        assert!(noise(
+            r#"{"userIdentity":{"type":"IAMUser"},"readOnly":false,"sourceIPAddress":"192.0.2.1"}"#
+        )
+        .is_empty());
+        assert_eq!(
+            noise(r#"{"userIdentity":{"type":"AWSService","invokedBy":"lambda.amazonaws.com"}}"#),
+            vec!["invoked_by_service", "service_principal"]
+        );
+        assert_eq!(
+            noise(
+                r#"{"userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"}}}}"#
+            ),
+            vec!["service_linked_role"]
+        );
+        assert_eq!(
+            noise(r#"{"eventType":"AwsServiceEvent","sourceIPAddress":"AWS Internal"}"#),
+            vec!["aws_service_event", "aws_internal_source"]
+        );
+        assert_eq!(
+            noise(r#"{"readOnly":true,"userAgent":"console.ec2.amazonaws.com"}"#),
+            vec!["console_background"]
+        );
+        assert!(noise(r#"{"readOnly":false,"userAgent":"console.ec2.amazonaws.com"}"#).is_empty());
+        assert_eq!(
+            noise(r#"{"readOnly":true,"sessionCredentialFromConsole":"true"}"#),
+            vec!["console_background"]
+        );
+    }
+}
