@@ -8,7 +8,11 @@ use common::*;
 use serde_json::Value;
 
 fn real_events() -> String {
-    cloudtrail_samples().join("real-events.ndjson").to_str().expect("path").to_string()
+    cloudtrail_samples()
+        .join("real-events.ndjson")
+        .to_str()
+        .expect("path")
+        .to_string()
 }
 
 #[test]
@@ -26,22 +30,31 @@ fn enrichment_is_appended_and_the_record_is_untouched() {
         let v: Value = serde_json::from_str(b).expect("output is JSON");
         let e = &v["enrichment"];
         assert!(e["source"]["kind"].is_string(), "{e}");
-        assert!(e["noise"]["aws_internal"].is_boolean() && e["noise"]["reasons"].is_array(), "{e}");
+        assert!(
+            e["noise"]["aws_internal"].is_boolean() && e["noise"]["reasons"].is_array(),
+            "{e}"
+        );
         assert!(e["resources"].is_array(), "{e}");
     }
 }
 
 #[test]
 fn noise_marks_aws_service_calls_and_drop_noise_drops_them() {
-    let path = cloudtrail_samples().join("opensearch-catalog-cloudtrail/raw/raw-large-samples.json");
+    let path =
+        cloudtrail_samples().join("opensearch-catalog-cloudtrail/raw/raw-large-samples.json");
     let path = path.to_str().expect("path");
     let out = trailhose(&["replay", "-q", "--enrich", path], None);
     let records = json_lines(&out.stdout);
-    let services: Vec<&Value> = records.iter().filter(|r| r["userIdentity"]["type"] == "AWSService").collect();
+    let services: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["userIdentity"]["type"] == "AWSService")
+        .collect();
     assert!(!services.is_empty(), "the sample has AWS service calls");
     for r in &services {
         assert_eq!(r["enrichment"]["noise"]["aws_internal"], true, "{r}");
-        let reasons = r["enrichment"]["noise"]["reasons"].as_array().expect("reasons");
+        let reasons = r["enrichment"]["noise"]["reasons"]
+            .as_array()
+            .expect("reasons");
         assert!(reasons.iter().any(|x| x == "service_principal"), "{r}");
     }
     let linked = records
@@ -54,23 +67,54 @@ fn noise_marks_aws_service_calls_and_drop_noise_drops_them() {
         .count();
     let noisy = records
         .iter()
-        .filter(|r| !r["enrichment"]["noise"]["reasons"].as_array().expect("reasons").is_empty())
+        .filter(|r| {
+            !r["enrichment"]["noise"]["reasons"]
+                .as_array()
+                .expect("reasons")
+                .is_empty()
+        })
         .count();
-    assert!(noisy >= services.len() + linked.min(1), "{noisy} noisy records");
+    assert!(
+        noisy >= services.len() + linked.min(1),
+        "{noisy} noisy records"
+    );
     let kept = trailhose(&["replay", "--drop-noise", path], None);
     assert_eq!(kept.status.code(), Some(0));
     let kept_records = json_lines(&kept.stdout);
     assert_eq!(kept_records.len(), records.len() - noisy);
-    assert!(kept_records.iter().all(|r| r["userIdentity"]["type"] != "AWSService"));
-    assert!(stderr(&kept).contains(&format!("{} dropped", noisy)), "{}", stderr(&kept));
+    assert!(kept_records
+        .iter()
+        .all(|r| r["userIdentity"]["type"] != "AWSService"));
+    assert!(
+        stderr(&kept).contains(&format!("{} dropped", noisy)),
+        "{}",
+        stderr(&kept)
+    );
 }
 
 #[test]
 fn resources_name_instances_buckets_and_objects() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(&["gen", "--events", "4000", "--out", dir.path().to_str().expect("path")], None);
+    let out = trailhose(
+        &[
+            "gen",
+            "--events",
+            "4000",
+            "--out",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
-    let out = trailhose(&["replay", "-q", "--enrich", dir.path().to_str().expect("path")], None);
+    let out = trailhose(
+        &[
+            "replay",
+            "-q",
+            "--enrich",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
     let records = json_lines(&out.stdout);
     let mut instances_checked = 0;
     let mut objects_checked = 0;
@@ -93,7 +137,10 @@ fn resources_name_instances_buckets_and_objects() {
             r["requestParameters"]["key"].as_str(),
         ) {
             let object = format!("arn:aws:s3:::{bucket}/{key}");
-            assert!(resources.contains(&object.as_str()), "{object} missing from {resources:?}");
+            assert!(
+                resources.contains(&object.as_str()),
+                "{object} missing from {resources:?}"
+            );
             assert!(resources.contains(&format!("arn:aws:s3:::{bucket}").as_str()));
             objects_checked += 1;
         }
@@ -102,7 +149,10 @@ fn resources_name_instances_buckets_and_objects() {
         unique.dedup();
         assert_eq!(unique.len(), resources.len(), "duplicates in {resources:?}");
     }
-    assert!(instances_checked > 10 && objects_checked > 100, "{instances_checked} {objects_checked}");
+    assert!(
+        instances_checked > 10 && objects_checked > 100,
+        "{instances_checked} {objects_checked}"
+    );
 }
 
 #[test]
@@ -119,14 +169,31 @@ fn filters_by_source_name_and_read_only() {
         json_lines(&out.stdout)
     };
     let iam = run(&["--include-source", "iam.amazonaws.com"]);
-    assert_eq!(iam.len(), count(&|r| r["eventSource"] == "iam.amazonaws.com"));
+    assert_eq!(
+        iam.len(),
+        count(&|r| r["eventSource"] == "iam.amazonaws.com")
+    );
     assert!(!iam.is_empty());
     let no_s3 = run(&["--exclude-source", "s3.amazonaws.com"]);
-    assert_eq!(no_s3.len(), count(&|r| r["eventSource"] != "s3.amazonaws.com"));
-    let logins = run(&["--include-event", "ConsoleLogin", "--include-event", "AssumeRole"]);
-    assert_eq!(logins.len(), count(&|r| r["eventName"] == "ConsoleLogin" || r["eventName"] == "AssumeRole"));
+    assert_eq!(
+        no_s3.len(),
+        count(&|r| r["eventSource"] != "s3.amazonaws.com")
+    );
+    let logins = run(&[
+        "--include-event",
+        "ConsoleLogin",
+        "--include-event",
+        "AssumeRole",
+    ]);
+    assert_eq!(
+        logins.len(),
+        count(&|r| r["eventName"] == "ConsoleLogin" || r["eventName"] == "AssumeRole")
+    );
     let writes = run(&["--drop-read-only"]);
-    assert_eq!(writes.len(), count(&|r| r["readOnly"] != true && r["readOnly"] != "true"));
+    assert_eq!(
+        writes.len(),
+        count(&|r| r["readOnly"] != true && r["readOnly"] != "true")
+    );
     let no_assume = run(&["--exclude-event", "AssumeRole"]);
     assert_eq!(no_assume.len(), count(&|r| r["eventName"] != "AssumeRole"));
 }
@@ -153,7 +220,11 @@ fn filter_and_enrich_from_a_config_file() {
         assert_eq!(r["eventName"], "AssumeRole");
         assert!(r["enrichment"]["resources"].is_array());
     }
-    std::fs::write(&config, "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\n[filter]\ndrop_nois = true\n").expect("write");
+    std::fs::write(
+        &config,
+        "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\n[filter]\ndrop_nois = true\n",
+    )
+    .expect("write");
     let out = trailhose(&["validate", config.to_str().expect("path")], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("drop_nois"), "{}", stderr(&out));
