@@ -1,18 +1,6 @@
 //! The stdin source: the process's standard input as one blob, gzip or not, any envelope.
-
-use std::sync::Arc;
-
-use crate::blob::{AckToken, Blob, BlobInput};
+//! It is read as it arrives (`BlobInput::Stdin` is a live input: batches go out before each
+//! read that may block), so trailhose works as a sidecar between two pipes.
 
 /// The name stdin goes by in messages and the dead-letter output.
 pub const STDIN_ORIGIN: &str = "stdin";
-
-/// Standard input as a blob.
-pub fn stdin_blob(ack: AckToken) -> Blob {
-    Blob {
-        origin: Arc::from(STDIN_ORIGIN),
-        input: BlobInput::Stdin,
-        size: None,
-        ack,
-    }
-}
