@@ -24,6 +24,7 @@ use crate::sink::ndjson::NdjsonSink;
 use crate::sink::SinkOutcome;
 use crate::source::{dir, stdin};
 use crate::stats::RunStats;
+use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::worker::{run_worker, WorkerShared};
 
 /// Process exit codes; the README lists them.
@@ -170,6 +171,7 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         printed_errors: AtomicU64::new(0),
         progress_on_stderr: draw,
         enrich: config.enrich.enabled,
+        attribution: Arc::new(AttributionTable::new(AttributionLimits::default())),
         filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);

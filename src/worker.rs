@@ -17,6 +17,7 @@ use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, S
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
+use crate::transform::attribution::AttributionTable;
 use crate::transform::enrich::write_enrichment;
 use crate::transform::filter::FilterConfig;
 use crate::transform::noise::{classify_noise, Noise};
@@ -41,6 +42,8 @@ pub struct WorkerShared {
     pub progress_on_stderr: bool,
     /// Add the `enrichment` object to each record.
     pub enrich: bool,
+    /// Temporary keys and who they stand for (shared by all workers).
+    pub attribution: Arc<AttributionTable>,
     /// Which records to drop.
     pub filter: FilterConfig,
 }
@@ -248,8 +251,9 @@ impl RecordOutput for BlobOutput<'_> {
                     return;
                 }
                 if shared.enrich {
+                    let actor = shared.attribution.attribute(v);
                     write_enriched_line(&mut self.buf, record.bytes, record.has_whitespace, |o| {
-                        write_enrichment(o, v, &noise)
+                        write_enrichment(o, v, &actor, &noise)
                     });
                 } else {
                     write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);

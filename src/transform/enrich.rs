@@ -4,6 +4,7 @@
 
 use simd_json::tape::Value;
 
+use super::attribution::Actor;
 use super::fields::{get_str, write_json_str};
 use super::noise::Noise;
 use super::resources::extract_resources;
@@ -19,9 +20,11 @@ pub fn source_kind(source_ip: Option<&str>) -> &'static str {
     }
 }
 
-/// Writes the `enrichment` object for `record` (whose noise is already classified).
-pub fn write_enrichment(out: &mut Vec<u8>, record: Value<'_, '_>, noise: &Noise) {
-    out.extend_from_slice(b"{\"source\":{\"kind\":\"");
+/// Writes the `enrichment` object for `record` (whose actor and noise are already known).
+pub fn write_enrichment(out: &mut Vec<u8>, record: Value<'_, '_>, actor: &Actor, noise: &Noise) {
+    out.extend_from_slice(b"{\"actor\":");
+    actor.write_json(out);
+    out.extend_from_slice(b",\"source\":{\"kind\":\"");
     out.extend_from_slice(source_kind(get_str(record, &["sourceIPAddress"])).as_bytes());
     out.extend_from_slice(b"\"},\"noise\":{\"aws_internal\":");
     out.extend_from_slice(if noise.aws_internal() {
@@ -49,6 +52,7 @@ pub fn write_enrichment(out: &mut Vec<u8>, record: Value<'_, '_>, noise: &Noise)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::attribution::{AttributionLimits, AttributionTable};
     use crate::transform::noise::classify_noise;
 
     #[test]
@@ -67,8 +71,11 @@ mod tests {
         let tape = simd_json::to_tape(&mut bytes).unwrap();
         let v = tape.as_value();
         let mut out = Vec::new();
-        write_enrichment(&mut out, v, &classify_noise(v));
+        let actor = AttributionTable::new(AttributionLimits::default()).attribute(v);
+        write_enrichment(&mut out, v, &actor, &classify_noise(v));
         let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(e["actor"]["principal"], "x\"y");
+        assert_eq!(e["actor"]["principal_type"], "AWSService");
         assert_eq!(e["source"]["kind"], "aws_service");
         assert_eq!(e["noise"]["aws_internal"], true);
         assert_eq!(

@@ -2,6 +2,7 @@
 //! the `enrichment` object (source, noise, resources) and the filters. Attribution, GeoIP,
 //! dedupe and the ECS/OCSF formats come here as they are built.
 
+pub mod attribution;
 pub mod enrich;
 pub mod fields;
 pub mod filter;
