@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
+use crate::transform::attribution::AttributionLimits;
 use crate::transform::filter::FilterConfig;
+use crate::transform::reorder::ReorderLimits;
 
 /// A whole pipeline.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -34,11 +36,42 @@ pub struct PipelineConfig {
 }
 
 /// `[enrich]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnrichConfig {
-    /// Add the `enrichment` object (source kind, noise, resources) to each record.
+    /// Add the `enrichment` object (actor, source kind, noise, resources) to each record.
     pub enabled: bool,
+    /// Most temporary keys remembered for attribution.
+    pub max_keys: usize,
+    /// How far (event time) a call may wait for its key's issuing event; 0: never wait.
+    pub reorder_span_secs: i64,
+    /// Most calls waiting at once.
+    pub reorder_max_events: usize,
+    /// Most bytes of waiting calls at once.
+    pub reorder_max_bytes: usize,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        let r = ReorderLimits::default();
+        EnrichConfig {
+            enabled: false,
+            max_keys: AttributionLimits::default().max_keys,
+            reorder_span_secs: r.span_secs,
+            reorder_max_events: r.max_events,
+            reorder_max_bytes: r.max_bytes,
+        }
+    }
+}
+
+impl EnrichConfig {
+    pub fn reorder_limits(&self) -> ReorderLimits {
+        ReorderLimits {
+            span_secs: self.reorder_span_secs,
+            max_events: self.reorder_max_events,
+            max_bytes: self.reorder_max_bytes,
+        }
+    }
 }
 
 /// `[source]`, chosen by `type`.
@@ -220,6 +253,41 @@ impl PipelineConfig {
             8,
             10_000,
             "default 128",
+        )?;
+        let e = &self.enrich;
+        check_range(
+            "enrich.max_keys",
+            e.max_keys,
+            1024,
+            1 << 30,
+            "default 1000000",
+        )?;
+        check_range(
+            "enrich.reorder_span_secs",
+            e.reorder_span_secs.max(0) as usize,
+            0,
+            86_400,
+            "0 turns waiting off; default 900",
+        )?;
+        if e.reorder_span_secs < 0 {
+            return Err(format!(
+                "enrich.reorder_span_secs = {} is negative: use 0 to 86400 (default 900)",
+                e.reorder_span_secs
+            ));
+        }
+        check_range(
+            "enrich.reorder_max_events",
+            e.reorder_max_events,
+            0,
+            10_000_000,
+            "default 50000",
+        )?;
+        check_range(
+            "enrich.reorder_max_bytes",
+            e.reorder_max_bytes,
+            0,
+            4 << 30,
+            "default 67108864",
         )?;
         if let Some(m) = &self.metrics {
             crate::metrics::parse_addr(&m.addr).map_err(|e| format!("metrics.addr = {e}"))?;

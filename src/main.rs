@@ -202,6 +202,7 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         metrics: args.metrics_addr.map(|addr| MetricsConfig { addr }),
         enrich: EnrichConfig {
             enabled: args.enrich,
+            ..EnrichConfig::default()
         },
         filter: FilterConfig {
             drop_noise: args.drop_noise,

@@ -25,7 +25,8 @@ use crate::sink::SinkOutcome;
 use crate::source::{dir, stdin};
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
-use crate::worker::{run_worker, WorkerShared};
+use crate::transform::reorder::ReorderWindow;
+use crate::worker::{drain_reorder_window, run_worker, WorkerShared};
 
 /// Process exit codes; the README lists them.
 pub mod exit {
@@ -171,7 +172,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         printed_errors: AtomicU64::new(0),
         progress_on_stderr: draw,
         enrich: config.enrich.enabled,
-        attribution: Arc::new(AttributionTable::new(AttributionLimits::default())),
+        attribution: Arc::new(AttributionTable::new(AttributionLimits {
+            max_keys: config.enrich.max_keys,
+        })),
+        window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
         filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);
@@ -184,7 +188,6 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         worker_threads.push(t);
     }
     drop(blob_rx);
-    drop(shared);
     let monitor = Monitor::spawn(stats.clone(), draw, probes, started);
 
     if let Ok(Err(e)) = source.join() {
@@ -195,6 +198,11 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
     for t in worker_threads {
         let _ = t.join();
     }
+    if !stop.load(Ordering::Relaxed) {
+        drain_reorder_window(&shared);
+    }
+    // The last sender handles go with it: each sink drains its channel and ends.
+    drop(shared);
     // The workers are gone, so are the sink senders: each sink drains its channel and ends.
     let outcomes = runtime.block_on(async {
         let mut outcomes = Vec::new();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
+use simd_json::tape::Value;
 use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput};
@@ -17,11 +18,12 @@ use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, S
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
-use crate::transform::attribution::AttributionTable;
+use crate::transform::attribution::{event_time, issued_key, AttributionTable};
 use crate::transform::enrich::write_enrichment;
 use crate::transform::filter::FilterConfig;
 use crate::transform::noise::{classify_noise, Noise};
 use crate::transform::raw::{write_enriched_line, write_raw_line};
+use crate::transform::reorder::{ReorderWindow, Waiting};
 
 /// How many error messages are printed in a run before the rest only go to metrics and dead
 /// letters, and how many per input (a corrupt input can yield hundreds of garbled records).
@@ -44,6 +46,8 @@ pub struct WorkerShared {
     pub enrich: bool,
     /// Temporary keys and who they stand for (shared by all workers).
     pub attribution: Arc<AttributionTable>,
+    /// Calls waiting for their key's issuing event (shared by all workers).
+    pub window: Arc<ReorderWindow>,
     /// Which records to drop.
     pub filter: FilterConfig,
 }
@@ -167,6 +171,8 @@ struct BlobOutput<'a> {
     reported: (u64, u64),
     /// Reads of this input can block (stdin, later sockets), so batches go out before each read.
     live: bool,
+    /// Ack tokens of held-back records (of other inputs, maybe) written into the current batch.
+    held_acks: Vec<AckToken>,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -182,6 +188,78 @@ impl<'a> BlobOutput<'a> {
             read: (0, 0),
             reported: (0, 0),
             live: false,
+            held_acks: Vec::new(),
+        }
+    }
+
+    /// Filters, enriches and writes one parsed record. With `may_wait`, a call whose temporary
+    /// key is not known yet is held back in the reorder window instead.
+    fn write_parsed(
+        &mut self,
+        v: Value<'_, '_>,
+        bytes: &[u8],
+        has_whitespace: bool,
+        may_wait: bool,
+    ) {
+        let shared = self.shared;
+        let noise = if shared.enrich || shared.filter.needs_noise() {
+            classify_noise(v)
+        } else {
+            Noise::default()
+        };
+        if let Some(reason) = shared.filter.verdict(v, &noise) {
+            self.dropped += 1;
+            RunStats::add(&shared.stats.dropped, 1);
+            metrics::counter!(m::EVENTS_DROPPED, "reason" => reason.label()).increment(1);
+            return;
+        }
+        if !shared.enrich {
+            write_raw_line(&mut self.buf, bytes, has_whitespace);
+            self.records += 1;
+            return;
+        }
+        if may_wait && shared.window.enabled() {
+            if let Some(key) = shared.attribution.needs_issuer(v) {
+                let pushed_out = shared.window.hold(Waiting {
+                    key: key.into(),
+                    time: event_time(v),
+                    bytes: bytes.to_vec(),
+                    has_whitespace,
+                    ack: self.ack.clone(),
+                });
+                return self.release(pushed_out);
+            }
+        }
+        let actor = shared.attribution.attribute(v);
+        write_enriched_line(&mut self.buf, bytes, has_whitespace, |o| {
+            write_enrichment(o, v, &actor, &noise)
+        });
+        self.records += 1;
+        if shared.window.enabled() {
+            if let Some(key) = issued_key(v) {
+                let woken = shared.window.take_key(key);
+                self.release(woken);
+            }
+            let passed = shared.window.take_passed(shared.attribution.newest());
+            self.release(passed);
+        }
+    }
+
+    /// Writes records let out of the reorder window (their key arrived, or the window passed
+    /// them by: then they are attributed as far as the table now allows, never guessed).
+    fn release(&mut self, waiting: Vec<Waiting>) {
+        for w in waiting {
+            // simd-json rewrites its input: parse a copy, write the original bytes.
+            let mut copy = w.bytes.clone();
+            match simd_json::to_tape(&mut copy) {
+                Ok(tape) => self.write_parsed(tape.as_value(), &w.bytes, w.has_whitespace, false),
+                Err(_) => {
+                    // It parsed when it was held: this cannot happen, but must not lose it.
+                    write_raw_line(&mut self.buf, &w.bytes, w.has_whitespace);
+                    self.records += 1;
+                }
+            }
+            self.held_acks.push(w.ack);
         }
     }
 
@@ -205,6 +283,10 @@ impl<'a> BlobOutput<'a> {
         RunStats::add(&self.shared.stats.records_in, dropped);
         metrics::counter!(m::RECORDS_IN).increment(dropped);
         if self.buf.is_empty() {
+            // Nothing to deliver: held records that were dropped are done.
+            for a in self.held_acks.drain(..) {
+                a.ack();
+            }
             return;
         }
         let batch = Arc::new(Batch {
@@ -215,15 +297,22 @@ impl<'a> BlobOutput<'a> {
         metrics::counter!(m::RECORDS_IN).increment(batch.records);
         self.report_progress();
         for sink in &self.shared.sinks {
+            let mut acks = Vec::with_capacity(1 + self.held_acks.len());
+            acks.push(self.ack.clone());
+            acks.extend(self.held_acks.iter().cloned());
             let sent = sink.blocking_send(SinkBatch {
                 batch: batch.clone(),
-                ack: self.ack.clone(),
+                acks,
             });
             if sent.is_err() {
                 // The sink has ended (its reader went away, or it failed): stop the run.
                 self.complete = false;
                 self.shared.stop.store(true, Ordering::Relaxed);
             }
+        }
+        // Every sink got its own share of the held records' tokens; this share is done.
+        for a in self.held_acks.drain(..) {
+            a.ack();
         }
     }
 }
@@ -236,32 +325,16 @@ impl RecordOutput for BlobOutput<'_> {
                 .reserve(shared.batch_bytes + record.bytes.len() + 1);
         }
         match record.parsed {
+            Some(v) if shared.enrich || shared.filter.is_active() => {
+                self.write_parsed(v, record.bytes, record.has_whitespace, true)
+            }
             // Records over the tape limit have no fields at hand: written as they are, never
             // dropped by a filter (see the README).
-            Some(v) if shared.enrich || shared.filter.is_active() => {
-                let noise = if shared.enrich || shared.filter.needs_noise() {
-                    classify_noise(v)
-                } else {
-                    Noise::default()
-                };
-                if let Some(reason) = shared.filter.verdict(v, &noise) {
-                    self.dropped += 1;
-                    RunStats::add(&shared.stats.dropped, 1);
-                    metrics::counter!(m::EVENTS_DROPPED, "reason" => reason.label()).increment(1);
-                    return;
-                }
-                if shared.enrich {
-                    let actor = shared.attribution.attribute(v);
-                    write_enriched_line(&mut self.buf, record.bytes, record.has_whitespace, |o| {
-                        write_enrichment(o, v, &actor, &noise)
-                    });
-                } else {
-                    write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
-                }
+            _ => {
+                write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
+                self.records += 1;
             }
-            _ => write_raw_line(&mut self.buf, record.bytes, record.has_whitespace),
         }
-        self.records += 1;
         if self.buf.len() >= self.shared.batch_bytes {
             self.flush();
         }
@@ -332,4 +405,19 @@ impl RecordOutput for BlobOutput<'_> {
             }
         }
     }
+}
+
+/// Writes every call still in the reorder window (at the end of a run, after the workers are
+/// done): attributed as far as the table allows, `unresolved` otherwise.
+pub fn drain_reorder_window(shared: &WorkerShared) {
+    let waiting = shared.window.take_all();
+    if waiting.is_empty() {
+        return;
+    }
+    let root = AckToken::detached();
+    let mut out = BlobOutput::new(shared, &root);
+    out.release(waiting);
+    out.flush();
+    drop(out);
+    root.ack();
 }

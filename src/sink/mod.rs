@@ -14,10 +14,20 @@ pub struct Batch {
     pub records: u64,
 }
 
-/// A batch on its way to one sink, with that sink's share of the input's ack token.
+/// A batch on its way to one sink, with that sink's share of the ack token of every input
+/// whose records it holds (its own input's, and those of records held back for attribution).
 pub struct SinkBatch {
     pub batch: Arc<Batch>,
-    pub ack: AckToken,
+    pub acks: Vec<AckToken>,
+}
+
+impl SinkBatch {
+    /// The sink has the batch safely: acknowledge every input's share.
+    pub fn ack(self) {
+        for a in self.acks {
+            a.ack();
+        }
+    }
 }
 
 /// How a sink's run ended.

@@ -58,13 +58,15 @@ impl NdjsonSink {
     /// no per-record work happens here.
     pub fn run(mut self, mut rx: Receiver<SinkBatch>, stats: Arc<RunStats>) -> SinkOutcome {
         let records_out = metrics::counter!(m::RECORDS_OUT, "sink" => "ndjson");
-        while let Some(SinkBatch { batch, ack }) = rx.blocking_recv() {
+        while let Some(sink_batch) = rx.blocking_recv() {
+            let batch = sink_batch.batch.clone();
             if let Err(e) = self
                 .out
                 .write_all(&batch.bytes)
                 .and_then(|_| self.out.flush())
             {
-                drop(ack);
+                // Dropped unacknowledged: its inputs are reported not done.
+                drop(sink_batch);
                 rx.close();
                 return if e.kind() == io::ErrorKind::BrokenPipe {
                     SinkOutcome::Closed
@@ -76,7 +78,7 @@ impl NdjsonSink {
             stats
                 .records_out
                 .fetch_add(batch.records, Ordering::Relaxed);
-            ack.ack();
+            sink_batch.ack();
         }
         SinkOutcome::Done
     }

@@ -201,6 +201,11 @@ impl AttributionTable {
         &self.shards[h % SHARDS]
     }
 
+    /// The latest event time seen.
+    pub fn newest(&self) -> i64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
     /// Keys remembered now.
     pub fn len(&self) -> usize {
         self.shards
@@ -359,15 +364,10 @@ impl AttributionTable {
 
     /// Learns the key a successful key-issuing event hands out.
     fn learn(&self, record: Value<'_, '_>, caller: &Actor, time: i64) {
-        let Some(name) = get_str(record, &["eventName"]) else {
+        let Some(key) = issued_key(record) else {
             return;
         };
-        if !ISSUING_EVENTS.contains(&name) || get_str(record, &["errorCode"]).is_some() {
-            return;
-        }
-        let Some(key) = get_str(record, &["responseElements", "credentials", "accessKeyId"]) else {
-            return;
-        };
+        let name = get_str(record, &["eventName"]).unwrap_or("");
         let role = get_str(record, &["requestParameters", "roleArn"]);
         let session = get_str(record, &["requestParameters", "roleSessionName"]);
         let mut actor = match name {
@@ -454,10 +454,20 @@ impl Actor {
     }
 }
 
-fn event_time(record: Value<'_, '_>) -> i64 {
+/// The record's event time in seconds since the epoch (0 when absent or unreadable).
+pub fn event_time(record: Value<'_, '_>) -> i64 {
     get_str(record, &["eventTime"])
         .and_then(parse_event_time)
         .unwrap_or(0)
+}
+
+/// The temporary key a successful key-issuing event hands out.
+pub fn issued_key<'a>(record: Value<'a, 'a>) -> Option<&'a str> {
+    let name = get_str(record, &["eventName"])?;
+    if !ISSUING_EVENTS.contains(&name) || get_str(record, &["errorCode"]).is_some() {
+        return None;
+    }
+    get_str(record, &["responseElements", "credentials", "accessKeyId"])
 }
 
 /// `AWSReservedSSO_<PermissionSet>_<hash>`: an Identity Center permission-set role.

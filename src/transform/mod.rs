@@ -8,4 +8,5 @@ pub mod fields;
 pub mod filter;
 pub mod noise;
 pub mod raw;
+pub mod reorder;
 pub mod resources;
