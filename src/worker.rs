@@ -20,6 +20,7 @@ use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable};
 use crate::transform::enrich::write_enrichment;
+use crate::transform::fields::RecordView;
 use crate::transform::filter::FilterConfig;
 use crate::transform::noise::{classify_noise, Noise};
 use crate::transform::raw::{write_enriched_line, write_raw_line};
@@ -196,12 +197,13 @@ impl<'a> BlobOutput<'a> {
     /// key is not known yet is held back in the reorder window instead.
     fn write_parsed(
         &mut self,
-        v: Value<'_, '_>,
+        record: Value<'_, '_>,
         bytes: &[u8],
         has_whitespace: bool,
         may_wait: bool,
     ) {
         let shared = self.shared;
+        let v = &RecordView::read(record);
         let noise = if shared.enrich || shared.filter.needs_noise() {
             classify_noise(v)
         } else {

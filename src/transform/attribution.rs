@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use simd_json::tape::Value;
-
-use super::fields::{get_str, parse_event_time, write_json_str};
+use super::fields::{get_str, parse_event_time, write_json_str, RecordView};
 
 /// What kind of principal is behind a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,16 +218,16 @@ impl AttributionTable {
 
     /// Whether a call uses a temporary key this table does not know (yet): such a call can be
     /// held back until the key's issuing event arrives.
-    pub fn needs_issuer(&self, record: Value<'_, '_>) -> Option<String> {
-        let identity_type = get_str(record, &["userIdentity", "type"])?;
+    pub fn needs_issuer(&self, record: &RecordView<'_>) -> Option<String> {
+        let identity_type = record.identity.kind?;
         if identity_type != "AssumedRole" && identity_type != "FederatedUser" {
             return None;
         }
-        let key = get_str(record, &["userIdentity", "accessKeyId"])?;
+        let key = record.identity.access_key_id?;
         if !key.starts_with("ASIA") || self.lookup(key, event_time(record)).is_some() {
             return None;
         }
-        let arn = get_str(record, &["userIdentity", "arn"]).unwrap_or("");
+        let arn = record.identity.arn.unwrap_or("");
         if is_identity_center_role(role_name_from_session_arn(arn)) {
             return None;
         }
@@ -237,7 +235,7 @@ impl AttributionTable {
     }
 
     /// Attributes one call, and learns the key it issues if it is a key-issuing event.
-    pub fn attribute(&self, record: Value<'_, '_>) -> Actor {
+    pub fn attribute(&self, record: &RecordView<'_>) -> Actor {
         let time = event_time(record);
         if time > 0 {
             self.now.fetch_max(time, Ordering::Relaxed);
@@ -258,39 +256,39 @@ impl AttributionTable {
     }
 
     /// Who made the call, from `userIdentity` and the keys learned so far.
-    fn caller(&self, record: Value<'_, '_>, time: i64) -> Actor {
-        let ui = |k: &str| get_str(record, &["userIdentity", k]);
-        match ui("type").unwrap_or("") {
-            "IAMUser" => match ui("arn") {
+    fn caller(&self, record: &RecordView<'_>, time: i64) -> Actor {
+        let id = &record.identity;
+        match id.kind.unwrap_or("") {
+            "IAMUser" => match id.arn {
                 Some(arn) => Actor::direct(arn, PrincipalType::IamUser),
                 None => Actor::unknown(Method::Unresolved),
             },
-            "Root" => match (ui("arn"), ui("accountId")) {
+            "Root" => match (id.arn, id.account_id) {
                 (Some(arn), _) => Actor::direct(arn, PrincipalType::Root),
                 (None, Some(acct)) => {
                     Actor::direct(&format!("arn:aws:iam::{acct}:root"), PrincipalType::Root)
                 }
                 _ => Actor::unknown(Method::Unresolved),
             },
-            "AWSService" => match ui("invokedBy") {
+            "AWSService" => match id.invoked_by {
                 Some(service) => Actor::direct(service, PrincipalType::AwsService),
                 None => Actor::unknown(Method::Unresolved),
             },
-            "AWSAccount" => match ui("accountId") {
+            "AWSAccount" => match id.account_id {
                 Some(acct) => Actor::direct(
                     &format!("arn:aws:iam::{acct}:root"),
                     PrincipalType::AwsAccount,
                 ),
                 None => Actor::unknown(Method::Unresolved),
             },
-            "SAMLUser" => match ui("userName") {
+            "SAMLUser" => match id.user_name {
                 Some(name) => Actor {
                     method: Method::Saml,
                     ..Actor::direct(name, PrincipalType::SamlUser)
                 },
                 None => Actor::unknown(Method::Unresolved),
             },
-            "WebIdentityUser" => match ui("userName") {
+            "WebIdentityUser" => match id.user_name {
                 Some(name) => Actor {
                     method: Method::WebIdentity,
                     ..Actor::direct(name, PrincipalType::WebIdentityUser)
@@ -303,28 +301,22 @@ impl AttributionTable {
     }
 
     /// The actor behind a call made with temporary credentials.
-    fn session_caller(&self, record: Value<'_, '_>, time: i64) -> Actor {
-        let arn = get_str(record, &["userIdentity", "arn"]).unwrap_or("");
+    fn session_caller(&self, record: &RecordView<'_>, time: i64) -> Actor {
+        let id = &record.identity;
+        let arn = id.arn.unwrap_or("");
         let session_name = arn
             .rsplit('/')
             .next()
             .filter(|s| !s.is_empty() && arn.contains('/'));
-        let role = get_str(
-            record,
-            &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-        );
-        let known =
-            get_str(record, &["userIdentity", "accessKeyId"]).and_then(|k| self.lookup(k, time));
+        let role = id.issuer_arn;
+        let known = id.access_key_id.and_then(|k| self.lookup(k, time));
         let chain: Arc<[Arc<str>]> = match (&known, role) {
             (Some(a), _) => a.chain.clone(),
             (None, Some(role)) if role.contains(":role/") => Arc::from(vec![Arc::from(role)]),
             _ => Arc::from(Vec::new()),
         };
         let session_name = session_name.map(Arc::from);
-        if let Some(source) = get_str(
-            record,
-            &["userIdentity", "sessionContext", "sourceIdentity"],
-        ) {
+        if let Some(source) = id.source_identity {
             return Actor {
                 principal: Some(Arc::from(source)),
                 principal_type: known
@@ -363,16 +355,18 @@ impl AttributionTable {
     }
 
     /// Learns the key a successful key-issuing event hands out.
-    fn learn(&self, record: Value<'_, '_>, caller: &Actor, time: i64) {
+    fn learn(&self, record: &RecordView<'_>, caller: &Actor, time: i64) {
         let Some(key) = issued_key(record) else {
             return;
         };
-        let name = get_str(record, &["eventName"]).unwrap_or("");
-        let role = get_str(record, &["requestParameters", "roleArn"]);
-        let session = get_str(record, &["requestParameters", "roleSessionName"]);
+        let name = record.event_name.unwrap_or("");
+        let request = |k: &str| record.request.and_then(|r| get_str(r, &[k]));
+        let response = |path: &[&str]| record.response.and_then(|r| get_str(r, path));
+        let role = request("roleArn");
+        let session = request("roleSessionName");
         let mut actor = match name {
             "AssumeRoleWithSAML" => {
-                let subject = get_str(record, &["responseElements", "subject"])
+                let subject = response(&["subject"])
                     .map(Arc::from)
                     .or(caller.principal.clone());
                 if is_identity_center_role(role.and_then(|r| r.rsplit('/').next()).unwrap_or("")) {
@@ -394,7 +388,7 @@ impl AttributionTable {
                 }
             }
             "AssumeRoleWithWebIdentity" => Actor {
-                principal: get_str(record, &["responseElements", "subjectFromWebIdentityToken"])
+                principal: response(&["subjectFromWebIdentityToken"])
                     .map(Arc::from)
                     .or(caller.principal.clone()),
                 principal_type: PrincipalType::WebIdentityUser,
@@ -419,7 +413,7 @@ impl AttributionTable {
             actor.chain = Arc::from(chain);
         }
         actor.session_name = None;
-        let expires = get_str(record, &["responseElements", "credentials", "expiration"])
+        let expires = response(&["credentials", "expiration"])
             .and_then(parse_event_time)
             .unwrap_or(if time > 0 { time + lasts } else { i64::MAX });
         self.insert(key, Issued { actor, expires });
@@ -455,19 +449,17 @@ impl Actor {
 }
 
 /// The record's event time in seconds since the epoch (0 when absent or unreadable).
-pub fn event_time(record: Value<'_, '_>) -> i64 {
-    get_str(record, &["eventTime"])
-        .and_then(parse_event_time)
-        .unwrap_or(0)
+pub fn event_time(record: &RecordView<'_>) -> i64 {
+    record.event_time.and_then(parse_event_time).unwrap_or(0)
 }
 
 /// The temporary key a successful key-issuing event hands out.
-pub fn issued_key<'a>(record: Value<'a, 'a>) -> Option<&'a str> {
-    let name = get_str(record, &["eventName"])?;
-    if !ISSUING_EVENTS.contains(&name) || get_str(record, &["errorCode"]).is_some() {
+pub fn issued_key<'a>(record: &RecordView<'a>) -> Option<&'a str> {
+    let name = record.event_name?;
+    if !ISSUING_EVENTS.contains(&name) || record.error_code.is_some() {
         return None;
     }
-    get_str(record, &["responseElements", "credentials", "accessKeyId"])
+    get_str(record.response?, &["credentials", "accessKeyId"])
 }
 
 /// `AWSReservedSSO_<PermissionSet>_<hash>`: an Identity Center permission-set role.
@@ -489,7 +481,7 @@ mod tests {
     fn attribute(table: &AttributionTable, json: &str) -> Actor {
         let mut bytes = json.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
-        table.attribute(tape.as_value())
+        table.attribute(&RecordView::read(tape.as_value()))
     }
 
     fn assume(caller: &str, role: &str, session: &str, key: &str, time: &str) -> String {

@@ -2,10 +2,8 @@
 //! it is noise (`noise`) and what it touched (`resources`). Built from the parsed record and
 //! written as JSON bytes, to be spliced into the raw output; never rebuilds the record.
 
-use simd_json::tape::Value;
-
 use super::attribution::Actor;
-use super::fields::{get_str, write_json_str};
+use super::fields::{write_json_str, RecordView};
 use super::noise::Noise;
 use super::resources::extract_resources;
 
@@ -21,11 +19,11 @@ pub fn source_kind(source_ip: Option<&str>) -> &'static str {
 }
 
 /// Writes the `enrichment` object for `record` (whose actor and noise are already known).
-pub fn write_enrichment(out: &mut Vec<u8>, record: Value<'_, '_>, actor: &Actor, noise: &Noise) {
+pub fn write_enrichment(out: &mut Vec<u8>, record: &RecordView<'_>, actor: &Actor, noise: &Noise) {
     out.extend_from_slice(b"{\"actor\":");
     actor.write_json(out);
     out.extend_from_slice(b",\"source\":{\"kind\":\"");
-    out.extend_from_slice(source_kind(get_str(record, &["sourceIPAddress"])).as_bytes());
+    out.extend_from_slice(source_kind(record.source_ip).as_bytes());
     out.extend_from_slice(b"\"},\"noise\":{\"aws_internal\":");
     out.extend_from_slice(if noise.aws_internal() {
         b"true"
@@ -69,10 +67,10 @@ mod tests {
     fn enrichment_is_json_with_every_part() {
         let mut bytes = br#"{"userIdentity":{"type":"AWSService","invokedBy":"x\"y"},"sourceIPAddress":"lambda.amazonaws.com","requestParameters":{"bucketName":"b"}}"#.to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
-        let v = tape.as_value();
+        let v = RecordView::read(tape.as_value());
         let mut out = Vec::new();
-        let actor = AttributionTable::new(AttributionLimits::default()).attribute(v);
-        write_enrichment(&mut out, v, &actor, &classify_noise(v));
+        let actor = AttributionTable::new(AttributionLimits::default()).attribute(&v);
+        write_enrichment(&mut out, &v, &actor, &classify_noise(&v));
         let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(e["actor"]["principal"], "x\"y");
         assert_eq!(e["actor"]["principal_type"], "AWSService");

@@ -4,6 +4,104 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
+/// The fields of a record that enrichment, attribution and filters read, found in one pass over
+/// its top-level keys (and one over `userIdentity`'s), instead of one scan per lookup.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordView<'a> {
+    pub event_name: Option<&'a str>,
+    pub event_source: Option<&'a str>,
+    pub event_time: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub read_only: Option<bool>,
+    pub session_credential_from_console: Option<&'a str>,
+    pub request: Option<Value<'a, 'a>>,
+    pub response: Option<Value<'a, 'a>>,
+    pub resources: Option<Value<'a, 'a>>,
+    pub identity: IdentityView<'a>,
+}
+
+/// The `userIdentity` fields read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityView<'a> {
+    pub kind: Option<&'a str>,
+    pub arn: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    pub invoked_by: Option<&'a str>,
+    pub user_name: Option<&'a str>,
+    /// `sessionContext.sessionIssuer.arn`: the role of a role session.
+    pub issuer_arn: Option<&'a str>,
+    /// `sessionContext.sourceIdentity`.
+    pub source_identity: Option<&'a str>,
+}
+
+impl<'a> RecordView<'a> {
+    /// Reads the fields of a parsed record.
+    pub fn read(record: Value<'a, 'a>) -> Self {
+        let mut view = RecordView::default();
+        let Some(obj) = record.as_object() else {
+            return view;
+        };
+        for (key, value) in obj.iter() {
+            match key {
+                "eventName" => view.event_name = value.into_string(),
+                "eventSource" => view.event_source = value.into_string(),
+                "eventTime" => view.event_time = value.into_string(),
+                "eventType" => view.event_type = value.into_string(),
+                "sourceIPAddress" => view.source_ip = value.into_string(),
+                "userAgent" => view.user_agent = value.into_string(),
+                "errorCode" => view.error_code = value.into_string(),
+                "readOnly" => view.read_only = as_bool(value),
+                "sessionCredentialFromConsole" => {
+                    view.session_credential_from_console = value.into_string()
+                }
+                "requestParameters" => view.request = Some(value),
+                "responseElements" => view.response = Some(value),
+                "resources" => view.resources = Some(value),
+                "userIdentity" => view.identity = IdentityView::read(value),
+                _ => {}
+            }
+        }
+        view
+    }
+}
+
+impl<'a> IdentityView<'a> {
+    fn read(identity: Value<'a, 'a>) -> Self {
+        let mut view = IdentityView::default();
+        let Some(obj) = identity.as_object() else {
+            return view;
+        };
+        for (key, value) in obj.iter() {
+            match key {
+                "type" => view.kind = value.into_string(),
+                "arn" => view.arn = value.into_string(),
+                "accountId" => view.account_id = value.into_string(),
+                "accessKeyId" => view.access_key_id = value.into_string(),
+                "invokedBy" => view.invoked_by = value.into_string(),
+                "userName" => view.user_name = value.into_string(),
+                "sessionContext" => {
+                    view.issuer_arn = get_str(value, &["sessionIssuer", "arn"]);
+                    view.source_identity = get_str(value, &["sourceIdentity"]);
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+}
+
+fn as_bool(v: Value<'_, '_>) -> Option<bool> {
+    v.as_bool().or_else(|| match v.into_string()? {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+}
+
 /// The value at `path` (object keys from the record's top level).
 pub fn get<'a>(record: Value<'a, 'a>, path: &[&str]) -> Option<Value<'a, 'a>> {
     let mut v = record;
@@ -16,17 +114,6 @@ pub fn get<'a>(record: Value<'a, 'a>, path: &[&str]) -> Option<Value<'a, 'a>> {
 /// The string at `path`.
 pub fn get_str<'a>(record: Value<'a, 'a>, path: &[&str]) -> Option<&'a str> {
     get(record, path)?.into_string()
-}
-
-/// The boolean at `path`; `"true"`/`"false"` strings count too (LookupEvents and some old
-/// records write them so).
-pub fn get_bool(record: Value<'_, '_>, path: &[&str]) -> Option<bool> {
-    let v = get(record, path)?;
-    v.as_bool().or_else(|| match v.into_string()? {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    })
 }
 
 /// Seconds since the epoch of a CloudTrail time, `2026-01-05T00:03:12Z` (fractional seconds
@@ -66,6 +153,12 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most values need no escaping: one vectorizable check, then one copy.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -131,8 +224,12 @@ mod tests {
         let tape = simd_json::to_tape(&mut bytes).unwrap();
         let v = tape.as_value();
         assert_eq!(get_str(v, &["a", "b"]), Some("c"));
-        assert_eq!(get_bool(v, &["a", "t"]), Some(true));
-        assert_eq!(get_bool(v, &["a", "s"]), Some(false));
+        let mut other = br#"{"readOnly":"true","userIdentity":{"type":"Root","sessionContext":{"sourceIdentity":"me"}}}"#.to_vec();
+        let other = simd_json::to_tape(&mut other).unwrap();
+        let view = RecordView::read(other.as_value());
+        assert_eq!(view.read_only, Some(true));
+        assert_eq!(view.identity.kind, Some("Root"));
+        assert_eq!(view.identity.source_identity, Some("me"));
         assert_eq!(get_str(v, &["a", "x"]), None);
         assert_eq!(get_str(v, &["n", "x"]), None);
     }

@@ -2,9 +2,8 @@
 //! reason. A dropped record is acknowledged like a written one (dropped on purpose).
 
 use serde::Deserialize;
-use simd_json::tape::Value;
 
-use super::fields::{get_bool, get_str};
+use super::fields::RecordView;
 use super::noise::Noise;
 
 /// `[filter]`: which records to drop. Lists match exactly (`eventSource` like
@@ -65,20 +64,20 @@ impl FilterConfig {
     }
 
     /// Why `record` is dropped, or `None` to keep it.
-    pub fn verdict(&self, record: Value<'_, '_>, noise: &Noise) -> Option<DropReason> {
+    pub fn verdict(&self, record: &RecordView<'_>, noise: &Noise) -> Option<DropReason> {
         if self.drop_noise && noise.is_noise() {
             return Some(DropReason::Noise);
         }
-        if self.drop_read_only && get_bool(record, &["readOnly"]) == Some(true) {
+        if self.drop_read_only && record.read_only == Some(true) {
             return Some(DropReason::ReadOnly);
         }
-        let source = get_str(record, &["eventSource"]).unwrap_or("");
+        let source = record.event_source.unwrap_or("");
         if listed(&self.exclude_event_sources, source)
             || unlisted(&self.include_event_sources, source)
         {
             return Some(DropReason::EventSource);
         }
-        let name = get_str(record, &["eventName"]).unwrap_or("");
+        let name = record.event_name.unwrap_or("");
         if listed(&self.exclude_event_names, name) || unlisted(&self.include_event_names, name) {
             return Some(DropReason::EventName);
         }
@@ -102,8 +101,8 @@ mod tests {
     fn verdict(f: &FilterConfig, json: &str) -> Option<DropReason> {
         let mut bytes = json.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
-        let v = tape.as_value();
-        f.verdict(v, &classify_noise(v))
+        let v = RecordView::read(tape.as_value());
+        f.verdict(&v, &classify_noise(&v))
     }
 
     #[test]

@@ -2,9 +2,7 @@
 //! background, and why we think so. Reads the record; decides nothing about dropping
 //! (that is `filter`).
 
-use simd_json::tape::Value;
-
-use super::fields::{get_bool, get_str};
+use super::fields::RecordView;
 
 /// Why a call counts as noise, in the order they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,33 +58,30 @@ impl Noise {
 }
 
 /// Classifies one record.
-pub fn classify_noise(record: Value<'_, '_>) -> Noise {
+pub fn classify_noise(record: &RecordView<'_>) -> Noise {
+    let id = &record.identity;
     let mut reasons = Vec::new();
-    if get_str(record, &["userIdentity", "invokedBy"]).is_some_and(|s| !s.is_empty()) {
+    if id.invoked_by.is_some_and(|s| !s.is_empty()) {
         reasons.push(NoiseReason::InvokedByService);
     }
-    if get_str(record, &["userIdentity", "type"]) == Some("AWSService") {
+    if id.kind == Some("AWSService") {
         reasons.push(NoiseReason::ServicePrincipal);
     }
-    let issuer = get_str(
-        record,
-        &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-    )
-    .unwrap_or("");
-    let arn = get_str(record, &["userIdentity", "arn"]).unwrap_or("");
+    let issuer = id.issuer_arn.unwrap_or("");
+    let arn = id.arn.unwrap_or("");
     if issuer.contains(":role/aws-service-role/") || arn.contains(":assumed-role/AWSServiceRoleFor")
     {
         reasons.push(NoiseReason::ServiceLinkedRole);
     }
-    if get_str(record, &["eventType"]) == Some("AwsServiceEvent") {
+    if record.event_type == Some("AwsServiceEvent") {
         reasons.push(NoiseReason::AwsServiceEvent);
     }
-    if get_str(record, &["sourceIPAddress"]) == Some("AWS Internal") {
+    if record.source_ip == Some("AWS Internal") {
         reasons.push(NoiseReason::AwsInternalSource);
     }
-    if get_bool(record, &["readOnly"]) == Some(true) {
-        let agent = get_str(record, &["userAgent"]).unwrap_or("");
-        let from_console = get_str(record, &["sessionCredentialFromConsole"]) == Some("true")
+    if record.read_only == Some(true) {
+        let agent = record.user_agent.unwrap_or("");
+        let from_console = record.session_credential_from_console == Some("true")
             || (agent.starts_with("console.") && agent.ends_with(".amazonaws.com"))
             || agent == "console.amazonaws.com";
         if from_console {
@@ -103,7 +98,7 @@ mod tests {
     fn noise(json: &str) -> Vec<&'static str> {
         let mut bytes = json.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
-        classify_noise(tape.as_value())
+        classify_noise(&RecordView::read(tape.as_value()))
             .reasons
             .iter()
             .map(|r| r.label())

@@ -5,7 +5,7 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
-use super::fields::get;
+use super::fields::RecordView;
 
 /// At most this many identifiers per record: a RunInstances of hundreds of instances must not
 /// make a record's enrichment larger than the record.
@@ -38,9 +38,9 @@ const IDENTIFIER_KEYS: &[&str] = &[
 ];
 
 /// The identifiers `record` touched, in order of first appearance, without repeats.
-pub fn extract_resources(record: Value<'_, '_>) -> Vec<String> {
+pub fn extract_resources(record: &RecordView<'_>) -> Vec<String> {
     let mut found = Resources(Vec::new());
-    if let Some(list) = get(record, &["resources"]).and_then(|r| r.as_array()) {
+    if let Some(list) = record.resources.and_then(|r| r.as_array()) {
         for r in list.iter() {
             if let Some(arn) = r
                 .as_object()
@@ -51,10 +51,8 @@ pub fn extract_resources(record: Value<'_, '_>) -> Vec<String> {
             }
         }
     }
-    for part in ["requestParameters", "responseElements"] {
-        if let Some(v) = get(record, &[part]) {
-            found.walk(v, 0);
-        }
+    for part in [record.request, record.response].into_iter().flatten() {
+        found.walk(part, 0);
     }
     found.0
 }
@@ -105,7 +103,7 @@ mod tests {
     fn resources(json: &str) -> Vec<String> {
         let mut bytes = json.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
-        extract_resources(tape.as_value())
+        extract_resources(&RecordView::read(tape.as_value()))
     }
 
     #[test]
