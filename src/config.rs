@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::transform::attribution::AttributionLimits;
+use crate::transform::dedupe::DedupeConfig;
 use crate::transform::filter::FilterConfig;
 use crate::transform::reorder::ReorderLimits;
 
@@ -33,6 +34,9 @@ pub struct PipelineConfig {
     /// Records to drop.
     #[serde(default)]
     pub filter: FilterConfig,
+    /// Dropping repeated deliveries by `eventID`.
+    #[serde(default)]
+    pub dedupe: DedupeConfig,
 }
 
 /// `[enrich]`.
@@ -289,6 +293,20 @@ impl PipelineConfig {
             4 << 30,
             "default 67108864",
         )?;
+        let d = &self.dedupe;
+        check_range(
+            "dedupe.max_entries",
+            d.max_entries,
+            1024,
+            1 << 31,
+            "default 1000000; 25 bytes each",
+        )?;
+        if d.window_secs < 60 || d.window_secs > 30 * 86_400 {
+            return Err(format!(
+                "dedupe.window_secs = {} is out of range: use 60 to 2592000 (default 86400)",
+                d.window_secs
+            ));
+        }
         if let Some(m) = &self.metrics {
             crate::metrics::parse_addr(&m.addr).map_err(|e| format!("metrics.addr = {e}"))?;
         }

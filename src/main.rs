@@ -12,6 +12,7 @@ use trailhose::config::{
 use trailhose::gen::{generate_archive, GenOptions};
 use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
+use trailhose::transform::dedupe::DedupeConfig;
 use trailhose::transform::filter::FilterConfig;
 
 /// CloudTrail in, clean events out: decompress, split, parse and write AWS CloudTrail records
@@ -76,6 +77,9 @@ struct ReplayArgs {
     /// Add the `enrichment` object (source kind, noise, resources) to each record.
     #[arg(long)]
     enrich: bool,
+    /// Keep repeated deliveries (dedupe by eventID is on by default).
+    #[arg(long)]
+    no_dedupe: bool,
     /// Drop records that are noise (AWS-internal calls, console background reads).
     #[arg(long)]
     drop_noise: bool,
@@ -203,6 +207,10 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         enrich: EnrichConfig {
             enabled: args.enrich,
             ..EnrichConfig::default()
+        },
+        dedupe: DedupeConfig {
+            enabled: !args.no_dedupe,
+            ..DedupeConfig::default()
         },
         filter: FilterConfig {
             drop_noise: args.drop_noise,

@@ -25,6 +25,7 @@ use crate::sink::SinkOutcome;
 use crate::source::{dir, stdin};
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
+use crate::transform::dedupe::DedupeTable;
 use crate::transform::reorder::ReorderWindow;
 use crate::worker::{drain_reorder_window, run_worker, WorkerShared};
 
@@ -176,6 +177,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
             max_keys: config.enrich.max_keys,
         })),
         window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
+        dedupe: config
+            .dedupe
+            .enabled
+            .then(|| Arc::new(DedupeTable::new(&config.dedupe))),
         filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);

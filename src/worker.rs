@@ -19,8 +19,10 @@ use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable};
+use crate::transform::dedupe::{event_id_bits, DedupeTable};
 use crate::transform::enrich::write_enrichment;
 use crate::transform::fields::RecordView;
+use crate::transform::filter::DropReason;
 use crate::transform::filter::FilterConfig;
 use crate::transform::noise::{classify_noise, Noise};
 use crate::transform::raw::{write_enriched_line, write_raw_line};
@@ -49,6 +51,8 @@ pub struct WorkerShared {
     pub attribution: Arc<AttributionTable>,
     /// Calls waiting for their key's issuing event (shared by all workers).
     pub window: Arc<ReorderWindow>,
+    /// The `eventID`s seen, when dedupe is on (shared by all workers).
+    pub dedupe: Option<Arc<DedupeTable>>,
     /// Which records to drop.
     pub filter: FilterConfig,
 }
@@ -209,7 +213,26 @@ impl<'a> BlobOutput<'a> {
         } else {
             Noise::default()
         };
-        if let Some(reason) = shared.filter.verdict(v, &noise) {
+        // A released record was checked for repeats when it was first seen.
+        let repeat = may_wait
+            && shared.dedupe.as_ref().is_some_and(|d| {
+                v.event_id.is_some_and(|id| {
+                    let context = [
+                        v.event_name,
+                        v.event_source,
+                        v.event_time,
+                        v.recipient_account_id,
+                        v.identity.arn,
+                    ];
+                    d.seen_before(event_id_bits(id, &context), event_time(v))
+                })
+            });
+        let verdict = if repeat {
+            Some(DropReason::Duplicate)
+        } else {
+            shared.filter.verdict(v, &noise)
+        };
+        if let Some(reason) = verdict {
             self.dropped += 1;
             RunStats::add(&shared.stats.dropped, 1);
             metrics::counter!(m::EVENTS_DROPPED, "reason" => reason.label()).increment(1);
@@ -327,11 +350,11 @@ impl RecordOutput for BlobOutput<'_> {
                 .reserve(shared.batch_bytes + record.bytes.len() + 1);
         }
         match record.parsed {
-            Some(v) if shared.enrich || shared.filter.is_active() => {
+            Some(v) if shared.enrich || shared.filter.is_active() || shared.dedupe.is_some() => {
                 self.write_parsed(v, record.bytes, record.has_whitespace, true)
             }
             // Records over the tape limit have no fields at hand: written as they are, never
-            // dropped by a filter (see the README).
+            // dropped by a filter or dedupe (see the README).
             _ => {
                 write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
                 self.records += 1;

@@ -51,7 +51,8 @@ fn replay_matches_extracted(
     expected_count: usize,
     strip: &[&str],
 ) {
-    let mut args: Vec<&str> = vec!["replay", "-q"];
+    // Decoding is checked here, so every delivered copy must come out: dedupe is off.
+    let mut args: Vec<&str> = vec!["replay", "-q", "--no-dedupe"];
     args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
     let out = trailhose(&args, None);
     assert_eq!(out.status.code(), Some(0), "{folder}: {}", stderr(&out));
@@ -228,6 +229,7 @@ fn gen_archive_replays_exactly() {
     let out = trailhose(
         &[
             "replay",
+            "--no-dedupe",
             dir.path().join("AWSLogs").to_str().expect("path"),
             "--dead-letter",
             dead.to_str().expect("path"),

@@ -8,8 +8,10 @@ use simd_json::tape::Value;
 /// its top-level keys (and one over `userIdentity`'s), instead of one scan per lookup.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordView<'a> {
+    pub event_id: Option<&'a str>,
     pub event_name: Option<&'a str>,
     pub event_source: Option<&'a str>,
+    pub recipient_account_id: Option<&'a str>,
     pub event_time: Option<&'a str>,
     pub event_type: Option<&'a str>,
     pub source_ip: Option<&'a str>,
@@ -47,8 +49,10 @@ impl<'a> RecordView<'a> {
         };
         for (key, value) in obj.iter() {
             match key {
+                "eventID" => view.event_id = value.into_string(),
                 "eventName" => view.event_name = value.into_string(),
                 "eventSource" => view.event_source = value.into_string(),
+                "recipientAccountId" => view.recipient_account_id = value.into_string(),
                 "eventTime" => view.event_time = value.into_string(),
                 "eventType" => view.event_type = value.into_string(),
                 "sourceIPAddress" => view.source_ip = value.into_string(),

@@ -28,6 +28,8 @@ pub struct FilterConfig {
 /// Why a record was dropped: the `reason` label of `trailhose_events_dropped_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
+    /// The `eventID` was seen before (dedupe).
+    Duplicate,
     Noise,
     ReadOnly,
     EventSource,
@@ -35,7 +37,8 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
+        DropReason::Duplicate,
         DropReason::Noise,
         DropReason::ReadOnly,
         DropReason::EventSource,
@@ -44,6 +47,7 @@ impl DropReason {
 
     pub fn label(self) -> &'static str {
         match self {
+            DropReason::Duplicate => "duplicate",
             DropReason::Noise => "noise",
             DropReason::ReadOnly => "read_only",
             DropReason::EventSource => "event_source",

@@ -3,6 +3,7 @@
 //! dedupe and the ECS/OCSF formats come here as they are built.
 
 pub mod attribution;
+pub mod dedupe;
 pub mod enrich;
 pub mod fields;
 pub mod filter;

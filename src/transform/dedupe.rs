@@ -1,0 +1,264 @@
+//! Exact dedupe by `eventID`: CloudTrail delivers some log files twice, and replays overlap.
+//! An event whose `eventID` was seen within the window (event time) with the same `eventName`,
+//! `eventSource`, `eventTime`, `recipientAccountId` and `userIdentity.arn` is dropped; nothing
+//! else ever is. A UUID `eventID` is kept whole in 128 bits and the rest folded in by hash, so
+//! two different records that share an `eventID` (hand-edited test data does) are both kept. Cross-account copies of
+//! a call share `sharedEventID` but have distinct `eventID`s, so both are kept.
+//!
+//! Memory is fixed by `max_entries`: an open-addressing table of 20-byte slots (16-byte id,
+//! 4-byte event time) at most 80% full, 25 bytes per remembered event. Slots whose event time
+//! left the window are reused; when the table is full of live events the oldest in the probe
+//! run is forgotten (which can only let a later duplicate through, never drop a new event).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+
+/// `[dedupe]`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeConfig {
+    /// Drop events whose `eventID` was already seen.
+    pub enabled: bool,
+    /// How far back (event time) an `eventID` is remembered.
+    pub window_secs: i64,
+    /// Most events remembered (25 bytes each).
+    pub max_entries: usize,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        DedupeConfig {
+            enabled: true,
+            window_secs: 24 * 3600,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+/// Event times are stored as seconds since 2010-01-01 in a u32 (good until 2146).
+const EPOCH_2010: i64 = 1_262_304_000;
+const SHARDS: usize = 16;
+/// How many slots an insert looks at before it forgets the oldest of them.
+const MAX_PROBE: usize = 32;
+
+struct Shard {
+    ids: Vec<[u64; 2]>,
+    times: Vec<u32>,
+}
+
+/// The remembered `eventID`s, shared by all workers.
+pub struct DedupeTable {
+    shards: Vec<Mutex<Shard>>,
+    window: i64,
+    /// The latest event time seen (seconds since the epoch).
+    newest: AtomicI64,
+}
+
+/// The dedupe key of an event: its `eventID` as 128 bits (the UUID itself, or a hash of any
+/// other form), with `context` (the fields that must match too) folded in by hash.
+pub fn event_id_bits(event_id: &str, context: &[Option<&str>]) -> [u64; 2] {
+    let id = parse_uuid(event_id).unwrap_or_else(|| {
+        let mut a = DefaultHasher::new();
+        (0u8, event_id).hash(&mut a);
+        let mut b = DefaultHasher::new();
+        (1u8, event_id).hash(&mut b);
+        [a.finish(), b.finish()]
+    });
+    let mut h = DefaultHasher::new();
+    context.hash(&mut h);
+    let c = h.finish();
+    let key = [id[0] ^ c, id[1] ^ c.rotate_left(32)];
+    // All zero marks an empty slot.
+    if key == [0, 0] {
+        [1, 0]
+    } else {
+        key
+    }
+}
+
+fn parse_uuid(s: &str) -> Option<[u64; 2]> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        v = (v << 4) | (c as char).to_digit(16)? as u128;
+    }
+    if v == 0 {
+        return None;
+    }
+    Some([(v >> 64) as u64, v as u64])
+}
+
+impl DedupeTable {
+    pub fn new(config: &DedupeConfig) -> Self {
+        let slots = (config.max_entries.max(SHARDS) * 5 / 4 / SHARDS).max(MAX_PROBE);
+        DedupeTable {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        ids: vec![[0, 0]; slots],
+                        times: vec![0; slots],
+                    })
+                })
+                .collect(),
+            window: config.window_secs,
+            newest: AtomicI64::new(0),
+        }
+    }
+
+    /// Whether an event with this `eventID` and event time (seconds since the epoch) was seen
+    /// before; remembers it if not.
+    pub fn seen_before(&self, id: [u64; 2], time: i64) -> bool {
+        let newest = self.newest.fetch_max(time, Ordering::Relaxed).max(time);
+        let cutoff = stamp(newest - self.window);
+        let t = stamp(time);
+        let mix = id[0] ^ id[1].rotate_left(17);
+        let Ok(mut shard) = self.shards[(mix as usize) % SHARDS].lock() else {
+            return false;
+        };
+        let len = shard.ids.len();
+        let start = ((mix >> 8) as usize) % len;
+        let mut free: Option<usize> = None;
+        let mut oldest = start;
+        for step in 0..len.min(MAX_PROBE * 4) {
+            let i = (start + step) % len;
+            let slot = shard.ids[i];
+            if slot == id {
+                return true;
+            }
+            if slot == [0, 0] {
+                // The end of the run: the id is not here.
+                let at = free.unwrap_or(i);
+                shard.ids[at] = id;
+                shard.times[at] = t;
+                return false;
+            }
+            if free.is_none() && shard.times[i] < cutoff {
+                free = Some(i);
+            }
+            if shard.times[i] < shard.times[oldest] {
+                oldest = i;
+            }
+            if step + 1 >= MAX_PROBE && free.is_some() {
+                break;
+            }
+        }
+        // Not found within the probe run: reuse an expired slot, or forget the oldest.
+        let at = free.unwrap_or(oldest);
+        shard.ids[at] = id;
+        shard.times[at] = t;
+        false
+    }
+
+    /// Every remembered (id, event time) still in the window, for the state store.
+    pub fn entries(&self) -> Vec<([u64; 2], i64)> {
+        let cutoff = stamp(self.newest.load(Ordering::Relaxed) - self.window);
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            if let Ok(s) = shard.lock() {
+                for (id, t) in s.ids.iter().zip(&s.times) {
+                    if *id != [0, 0] && *t >= cutoff {
+                        out.push((*id, *t as i64 + EPOCH_2010));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Remembers entries loaded from the state store.
+    pub fn restore(&self, entries: &[([u64; 2], i64)]) {
+        for (id, time) in entries {
+            self.seen_before(*id, *time);
+        }
+    }
+}
+
+fn stamp(time: i64) -> u32 {
+    (time - EPOCH_2010).clamp(0, u32::MAX as i64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_767_571_200;
+
+    fn table(max: usize) -> DedupeTable {
+        DedupeTable::new(&DedupeConfig {
+            enabled: true,
+            window_secs: 3600,
+            max_entries: max,
+        })
+    }
+
+    #[test]
+    fn uuids_are_exact_and_others_hashed() {
+        assert_eq!(
+            parse_uuid("80486b96-9f31-441e-b4e2-b85a4e520a07"),
+            Some([0x80486b969f31441e, 0xb4e2b85a4e520a07])
+        );
+        assert_eq!(parse_uuid("not-a-uuid"), None);
+        let name = |n: &'static str| [Some(n), Some("s3.amazonaws.com"), Some("1")];
+        assert_ne!(
+            event_id_bits("id-1", &name("A")),
+            event_id_bits("id-2", &name("A"))
+        );
+        assert_eq!(
+            event_id_bits("id-1", &name("A")),
+            event_id_bits("id-1", &name("A"))
+        );
+        // The same id on two different calls: two keys.
+        let u = "a1474634-7457-45e1-bc0f-d47e7ad72f79";
+        assert_ne!(
+            event_id_bits(u, &name("CreateDistribution")),
+            event_id_bits(u, &name("UpdateDistribution"))
+        );
+    }
+
+    #[test]
+    fn drops_only_repeats() {
+        let t = table(10_000);
+        for i in 0..5000u64 {
+            assert!(
+                !t.seen_before([i + 1, i * 7], T + i as i64),
+                "new id {i} dropped"
+            );
+        }
+        for i in 0..5000u64 {
+            assert!(t.seen_before([i + 1, i * 7], T + 6000), "repeat {i} kept");
+        }
+    }
+
+    #[test]
+    fn a_full_table_forgets_but_never_drops_new_events() {
+        let t = table(1000);
+        for i in 0..100_000u64 {
+            assert!(
+                !t.seen_before([i + 1, 0], T + (i as i64 % 100)),
+                "new id {i} dropped"
+            );
+        }
+    }
+
+    #[test]
+    fn entries_survive_a_restore() {
+        let a = table(1000);
+        a.seen_before([1, 1], T);
+        a.seen_before([2, 2], T + 10);
+        let b = table(1000);
+        b.restore(&a.entries());
+        assert!(b.seen_before([1, 1], T + 20));
+        assert!(b.seen_before([2, 2], T + 20));
+        assert!(!b.seen_before([3, 3], T + 20));
+    }
+}
