@@ -37,6 +37,28 @@ pub struct PipelineConfig {
     /// Dropping repeated deliveries by `eventID`.
     #[serde(default)]
     pub dedupe: DedupeConfig,
+    /// Where stateful stages keep their state between runs.
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The state directory (created if missing); none: nothing is kept between runs.
+    pub dir: Option<PathBuf>,
+    /// How often attribution is checkpointed during a run.
+    pub checkpoint_secs: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: None,
+            checkpoint_secs: 60,
+        }
+    }
 }
 
 /// `[enrich]`.
@@ -292,6 +314,13 @@ impl PipelineConfig {
             0,
             4 << 30,
             "default 67108864",
+        )?;
+        check_range(
+            "state.checkpoint_secs",
+            self.state.checkpoint_secs as usize,
+            1,
+            86_400,
+            "default 60",
         )?;
         let d = &self.dedupe;
         check_range(

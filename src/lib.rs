@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod stats;
 pub mod transform;
 pub mod worker;

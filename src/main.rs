@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use trailhose::config::{
     EnrichConfig, MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig,
+    StateConfig,
 };
 use trailhose::gen::{generate_archive, GenOptions};
 use trailhose::pipeline::{self, exit, RunOptions};
@@ -77,6 +78,9 @@ struct ReplayArgs {
     /// Add the `enrichment` object (source kind, noise, resources) to each record.
     #[arg(long)]
     enrich: bool,
+    /// Keep state (attribution, dedupe) here between runs.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Keep repeated deliveries (dedupe by eventID is on by default).
     #[arg(long)]
     no_dedupe: bool,
@@ -207,6 +211,10 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         enrich: EnrichConfig {
             enabled: args.enrich,
             ..EnrichConfig::default()
+        },
+        state: StateConfig {
+            dir: args.state,
+            ..StateConfig::default()
         },
         dedupe: DedupeConfig {
             enabled: !args.no_dedupe,

@@ -23,6 +23,7 @@ use crate::progress::{progress_wanted, summary_line, ChannelProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::SinkOutcome;
 use crate::source::{dir, stdin};
+use crate::state::StateDir;
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
@@ -129,6 +130,36 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         None => None,
     };
 
+    // Stateful stages, and what earlier runs left them in the state directory.
+    let attribution = Arc::new(AttributionTable::new(AttributionLimits {
+        max_keys: config.enrich.max_keys,
+    }));
+    let dedupe = config
+        .dedupe
+        .enabled
+        .then(|| Arc::new(DedupeTable::new(&config.dedupe)));
+    let state = match &config.state.dir {
+        Some(dir) => {
+            let state = StateDir::open(dir)?;
+            state.load_attribution(&attribution)?;
+            if let Some(d) = &dedupe {
+                state.load_dedupe(d)?;
+            }
+            Some(state)
+        }
+        None => None,
+    };
+    let checkpoints_done = Arc::new(AtomicBool::new(false));
+    let checkpointer = match (&state, config.enrich.enabled) {
+        (Some(state), true) => Some(spawn_checkpointer(
+            state.clone(),
+            attribution.clone(),
+            Duration::from_secs(config.state.checkpoint_secs),
+            checkpoints_done.clone(),
+        )),
+        _ => None,
+    };
+
     {
         let (stop, interrupted) = (stop.clone(), interrupted.clone());
         runtime.spawn(async move {
@@ -173,14 +204,9 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         printed_errors: AtomicU64::new(0),
         progress_on_stderr: draw,
         enrich: config.enrich.enabled,
-        attribution: Arc::new(AttributionTable::new(AttributionLimits {
-            max_keys: config.enrich.max_keys,
-        })),
+        attribution: attribution.clone(),
         window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
-        dedupe: config
-            .dedupe
-            .enabled
-            .then(|| Arc::new(DedupeTable::new(&config.dedupe))),
+        dedupe: dedupe.clone(),
         filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);
@@ -231,6 +257,22 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         SinkOutcome::Failed(msg) => Some(msg),
         _ => None,
     });
+    checkpoints_done.store(true, Ordering::Relaxed);
+    if let Some(t) = checkpointer {
+        t.thread().unpark();
+        let _ = t.join();
+    }
+    if let Some(state) = &state {
+        let clean = !stop.load(Ordering::Relaxed) && sink_failure.is_none();
+        save_state(
+            state,
+            &attribution,
+            dedupe.as_deref(),
+            clean,
+            config.enrich.enabled,
+            &stats,
+        );
+    }
     let report = RunReport {
         stats,
         elapsed: started.elapsed(),
@@ -244,6 +286,52 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         eprintln!("{}", summary_line(&report.stats, report.elapsed));
     }
     Ok(report)
+}
+
+/// Saves attribution every `every` while the run lasts (it only ever improves enrichment, so a
+/// crash between checkpoints loses nothing but some resolutions).
+fn spawn_checkpointer(
+    state: StateDir,
+    attribution: Arc<AttributionTable>,
+    every: Duration,
+    done: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || loop {
+        thread::park_timeout(every);
+        if done.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = state.save_attribution(&attribution) {
+            eprintln!("trailhose: error: cannot checkpoint attribution: {e}");
+        }
+    })
+}
+
+/// Saves the stateful stages at the end of a run. Dedupe is saved only after a clean run: an
+/// event id saved before its event reached every sink would make the next run drop it.
+fn save_state(
+    state: &StateDir,
+    attribution: &AttributionTable,
+    dedupe: Option<&DedupeTable>,
+    clean: bool,
+    enrich: bool,
+    stats: &RunStats,
+) {
+    let mut failed = Vec::new();
+    if enrich {
+        if let Err(e) = state.save_attribution(attribution) {
+            failed.push(format!("attribution: {e}"));
+        }
+    }
+    if let (Some(d), true) = (dedupe, clean) {
+        if let Err(e) = state.save_dedupe(d) {
+            failed.push(format!("dedupe: {e}"));
+        }
+    }
+    for f in failed {
+        eprintln!("trailhose: error: cannot save state: {f}");
+        RunStats::add(&stats.errors, 1);
+    }
 }
 
 /// Lists the source's inputs in order and hands them to the workers as blobs.

@@ -29,6 +29,21 @@ pub enum PrincipalType {
 }
 
 impl PrincipalType {
+    const ALL: [PrincipalType; 8] = [
+        PrincipalType::IamUser,
+        PrincipalType::Root,
+        PrincipalType::SamlUser,
+        PrincipalType::WebIdentityUser,
+        PrincipalType::IdentityCenterUser,
+        PrincipalType::AwsService,
+        PrincipalType::AwsAccount,
+        PrincipalType::Unknown,
+    ];
+
+    fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             PrincipalType::IamUser => "IAMUser",
@@ -63,6 +78,20 @@ pub enum Method {
 }
 
 impl Method {
+    const ALL: [Method; 7] = [
+        Method::Direct,
+        Method::AccessKey,
+        Method::SourceIdentity,
+        Method::IdentityCenter,
+        Method::Saml,
+        Method::WebIdentity,
+        Method::Unresolved,
+    ];
+
+    fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Method::Direct => "direct",
@@ -417,6 +446,67 @@ impl AttributionTable {
             .and_then(parse_event_time)
             .unwrap_or(if time > 0 { time + lasts } else { i64::MAX });
         self.insert(key, Issued { actor, expires });
+    }
+
+    /// Every live key and what it stands for, with the latest event time seen: what the state
+    /// store keeps so a later run still resolves sessions that began in this one.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let now = self.newest();
+        let mut keys = Vec::new();
+        for shard in &self.shards {
+            if let Ok(map) = shard.read() {
+                for (key, issued) in map.iter().filter(|(_, i)| i.expires >= now) {
+                    let a = &issued.actor;
+                    keys.push(serde_json::json!({
+                        "key": &**key,
+                        "principal": a.principal.as_deref(),
+                        "principal_type": a.principal_type.label(),
+                        "chain": a.chain.iter().map(|r| &**r).collect::<Vec<_>>(),
+                        "method": a.method.label(),
+                        "expires": issued.expires,
+                    }));
+                }
+            }
+        }
+        serde_json::json!({ "version": 1, "newest": now, "keys": keys })
+    }
+
+    /// Loads a snapshot; entries that do not read back are skipped (a wrong attribution is
+    /// worse than none). Returns how many keys were loaded.
+    pub fn restore(&self, snapshot: &serde_json::Value) -> usize {
+        if let Some(newest) = snapshot["newest"].as_i64() {
+            self.now.fetch_max(newest, Ordering::Relaxed);
+        }
+        let mut loaded = 0;
+        for k in snapshot["keys"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let (Some(key), Some(expires)) = (k["key"].as_str(), k["expires"].as_i64()) else {
+                continue;
+            };
+            let (Some(principal_type), Some(method)) = (
+                PrincipalType::from_label(k["principal_type"].as_str().unwrap_or("")),
+                Method::from_label(k["method"].as_str().unwrap_or("")),
+            ) else {
+                continue;
+            };
+            let chain: Vec<Arc<str>> = k["chain"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|r| r.as_str().map(Arc::from)).collect())
+                .unwrap_or_default();
+            let actor = Actor {
+                principal: k["principal"].as_str().map(Arc::from),
+                principal_type,
+                chain: Arc::from(chain),
+                session_name: None,
+                method,
+            };
+            self.insert(key, Issued { actor, expires });
+            loaded += 1;
+        }
+        loaded
     }
 
     fn insert(&self, key: &str, issued: Issued) {

@@ -1,0 +1,160 @@
+//! The state directory (`--state DIR`): what stateful stages keep between runs, so a restart or
+//! the next day's replay still resolves sessions that began earlier and does not emit what it
+//! already emitted. Files are written whole to a temporary name and renamed, so a crash leaves
+//! the previous state, never a torn one.
+//!
+//! - `attribution.json`: live temporary keys and who they stand for (saved at the end of a run
+//!   and every `checkpoint_secs` during it: it only ever improves enrichment);
+//! - `dedupe.bin`: the remembered event ids, saved only at the end of a run whose every input
+//!   was acknowledged, because an id saved before its event reached the sinks would make a
+//!   restarted run drop that event.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::transform::attribution::AttributionTable;
+use crate::transform::dedupe::DedupeTable;
+
+const ATTRIBUTION_FILE: &str = "attribution.json";
+const DEDUPE_FILE: &str = "dedupe.bin";
+const DEDUPE_MAGIC: &[u8; 8] = b"THDEDUP1";
+
+/// An open state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating) the directory.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        fs::create_dir_all(path)
+            .map_err(|e| format!("cannot create the state directory {}: {e}", path.display()))?;
+        Ok(StateDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Loads the attribution table; returns the keys loaded.
+    pub fn load_attribution(&self, table: &AttributionTable) -> Result<usize, String> {
+        let path = self.path.join(ATTRIBUTION_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let snapshot: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is damaged ({e}); move it away to start afresh",
+                path.display()
+            )
+        })?;
+        Ok(table.restore(&snapshot))
+    }
+
+    /// Saves the attribution table.
+    pub fn save_attribution(&self, table: &AttributionTable) -> io::Result<()> {
+        let bytes = serde_json::to_vec(&table.snapshot()).map_err(io::Error::other)?;
+        self.write_atomically(ATTRIBUTION_FILE, &bytes)
+    }
+
+    /// Loads the remembered event ids; returns how many.
+    pub fn load_dedupe(&self, table: &DedupeTable) -> Result<usize, String> {
+        let path = self.path.join(DEDUPE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let damaged = || {
+            format!(
+                "{} is damaged; move it away to start afresh",
+                path.display()
+            )
+        };
+        let body = bytes
+            .strip_prefix(DEDUPE_MAGIC.as_slice())
+            .ok_or_else(damaged)?;
+        if body.len() % 24 != 0 {
+            return Err(damaged());
+        }
+        let entries: Vec<([u64; 2], i64)> = body
+            .chunks_exact(24)
+            .map(|c| {
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&c[i..i + 8]);
+                    w
+                };
+                (
+                    [u64::from_le_bytes(word(0)), u64::from_le_bytes(word(8))],
+                    i64::from_le_bytes(word(16)),
+                )
+            })
+            .collect();
+        table.restore(&entries);
+        Ok(entries.len())
+    }
+
+    /// Saves the remembered event ids.
+    pub fn save_dedupe(&self, table: &DedupeTable) -> io::Result<()> {
+        let entries = table.entries();
+        let mut bytes = Vec::with_capacity(8 + entries.len() * 24);
+        bytes.extend_from_slice(DEDUPE_MAGIC);
+        for (id, time) in entries {
+            bytes.extend_from_slice(&id[0].to_le_bytes());
+            bytes.extend_from_slice(&id[1].to_le_bytes());
+            bytes.extend_from_slice(&time.to_le_bytes());
+        }
+        self.write_atomically(DEDUPE_FILE, &bytes)
+    }
+
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, self.path.join(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::attribution::AttributionLimits;
+    use crate::transform::dedupe::DedupeConfig;
+    use crate::transform::fields::RecordView;
+
+    #[test]
+    fn attribution_and_dedupe_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("s")).unwrap();
+        let table = AttributionTable::new(AttributionLimits::default());
+        let mut assume = br#"{"eventTime":"2026-01-05T01:00:00Z","eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/alice"},"requestParameters":{"roleArn":"arn:aws:iam::1:role/R","roleSessionName":"s"},"responseElements":{"credentials":{"accessKeyId":"ASIAX","expiration":"2026-01-05T02:00:00Z"}}}"#.to_vec();
+        let tape = simd_json::to_tape(&mut assume).unwrap();
+        table.attribute(&RecordView::read(tape.as_value()));
+        state.save_attribution(&table).unwrap();
+        let again = AttributionTable::new(AttributionLimits::default());
+        assert_eq!(state.load_attribution(&again).unwrap(), 1);
+        assert_eq!(again.snapshot(), table.snapshot());
+
+        let d = DedupeTable::new(&DedupeConfig::default());
+        d.seen_before([7, 7], 1_767_571_200);
+        state.save_dedupe(&d).unwrap();
+        let d2 = DedupeTable::new(&DedupeConfig::default());
+        assert_eq!(state.load_dedupe(&d2).unwrap(), 1);
+        assert!(d2.seen_before([7, 7], 1_767_571_300));
+    }
+
+    #[test]
+    fn damaged_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        fs::write(dir.path().join(DEDUPE_FILE), b"garbage").unwrap();
+        let e = state
+            .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
+            .unwrap_err();
+        assert!(e.contains("dedupe.bin") && e.contains("damaged"), "{e}");
+    }
+}
