@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Replay CloudTrail files, directory trees (e.g. a synced AWSLogs/ tree) or stdin to NDJSON,
     /// one record per line, on every core.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Run the pipeline a config file describes.
     Run {
         /// The pipeline config (TOML); see pipelines/ for ready ones.
@@ -132,6 +132,7 @@ fn main() -> ExitCode {
 fn try_main(cli: Cli) -> i32 {
     match cli.command {
         Command::Replay(args) => {
+            let args = *args;
             let quiet = args.quiet;
             let config = replay_config(args);
             if let Err(e) = config.validate() {
