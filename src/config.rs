@@ -75,6 +75,10 @@ pub struct EnrichConfig {
     pub reorder_max_events: usize,
     /// Most bytes of waiting calls at once.
     pub reorder_max_bytes: usize,
+    /// A MaxMind-format City database (GeoLite2/GeoIP2 City, DB-IP City lite) for `source.geo`.
+    pub geoip_city: Option<PathBuf>,
+    /// A MaxMind-format ASN database (GeoLite2 ASN, DB-IP ASN lite) for `source.as`.
+    pub geoip_asn: Option<PathBuf>,
 }
 
 impl Default for EnrichConfig {
@@ -86,6 +90,8 @@ impl Default for EnrichConfig {
             reorder_span_secs: r.span_secs,
             reorder_max_events: r.max_events,
             reorder_max_bytes: r.max_bytes,
+            geoip_city: None,
+            geoip_asn: None,
         }
     }
 }
@@ -322,6 +328,17 @@ impl PipelineConfig {
             86_400,
             "default 60",
         )?;
+        for (key, path) in [
+            ("enrich.geoip_city", &e.geoip_city),
+            ("enrich.geoip_asn", &e.geoip_asn),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| !p.is_file()) {
+                return Err(format!(
+                    "{key} = \"{}\" is not a file: give the path of a .mmdb database (nothing is downloaded)",
+                    p.display()
+                ));
+            }
+        }
         let d = &self.dedupe;
         check_range(
             "dedupe.max_entries",

@@ -78,6 +78,12 @@ struct ReplayArgs {
     /// Add the `enrichment` object (source kind, noise, resources) to each record.
     #[arg(long)]
     enrich: bool,
+    /// A MaxMind-format City database (.mmdb) for enrichment.source.geo.
+    #[arg(long, value_name = "FILE")]
+    geoip_city: Option<PathBuf>,
+    /// A MaxMind-format ASN database (.mmdb) for enrichment.source.as.
+    #[arg(long, value_name = "FILE")]
+    geoip_asn: Option<PathBuf>,
     /// Keep state (attribution, dedupe) here between runs.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
@@ -211,6 +217,8 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         metrics: args.metrics_addr.map(|addr| MetricsConfig { addr }),
         enrich: EnrichConfig {
             enabled: args.enrich,
+            geoip_city: args.geoip_city,
+            geoip_asn: args.geoip_asn,
             ..EnrichConfig::default()
         },
         state: StateConfig {
@@ -241,4 +249,6 @@ fn flag_names(message: &str) -> String {
         .replace("pipeline.channel_batches", "--channel-batches")
         .replace("pipeline.max_record_bytes", "--max-record-bytes")
         .replace("metrics.addr", "--metrics-addr")
+        .replace("enrich.geoip_city", "--geoip-city")
+        .replace("enrich.geoip_asn", "--geoip-asn")
 }

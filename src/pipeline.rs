@@ -27,6 +27,7 @@ use crate::state::StateDir;
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
+use crate::transform::geoip::GeoIp;
 use crate::transform::reorder::ReorderWindow;
 use crate::worker::{drain_reorder_window, run_worker, WorkerShared};
 
@@ -149,6 +150,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         }
         None => None,
     };
+    let geoip = match (&config.enrich.geoip_city, &config.enrich.geoip_asn) {
+        (None, None) => None,
+        (city, asn) => Some(Arc::new(GeoIp::open(city.as_deref(), asn.as_deref())?)),
+    };
     let checkpoints_done = Arc::new(AtomicBool::new(false));
     let checkpointer = match (&state, config.enrich.enabled) {
         (Some(state), true) => Some(spawn_checkpointer(
@@ -207,6 +212,7 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         attribution: attribution.clone(),
         window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
         dedupe: dedupe.clone(),
+        geoip,
         filter: config.filter.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);

@@ -24,6 +24,7 @@ use crate::transform::enrich::write_enrichment;
 use crate::transform::fields::RecordView;
 use crate::transform::filter::DropReason;
 use crate::transform::filter::FilterConfig;
+use crate::transform::geoip::GeoIp;
 use crate::transform::noise::{classify_noise, Noise};
 use crate::transform::raw::{write_enriched_line, write_raw_line};
 use crate::transform::reorder::{ReorderWindow, Waiting};
@@ -51,6 +52,8 @@ pub struct WorkerShared {
     pub attribution: Arc<AttributionTable>,
     /// Calls waiting for their key's issuing event (shared by all workers).
     pub window: Arc<ReorderWindow>,
+    /// The GeoIP/ASN databases, when configured.
+    pub geoip: Option<Arc<GeoIp>>,
     /// The `eventID`s seen, when dedupe is on (shared by all workers).
     pub dedupe: Option<Arc<DedupeTable>>,
     /// Which records to drop.
@@ -257,7 +260,7 @@ impl<'a> BlobOutput<'a> {
         }
         let actor = shared.attribution.attribute(v);
         write_enriched_line(&mut self.buf, bytes, has_whitespace, |o| {
-            write_enrichment(o, v, &actor, &noise)
+            write_enrichment(o, v, &actor, &noise, shared.geoip.as_deref())
         });
         self.records += 1;
         if shared.window.enabled() {

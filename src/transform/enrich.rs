@@ -4,6 +4,7 @@
 
 use super::attribution::Actor;
 use super::fields::{write_json_str, RecordView};
+use super::geoip::GeoIp;
 use super::noise::Noise;
 use super::resources::extract_resources;
 
@@ -19,12 +20,25 @@ pub fn source_kind(source_ip: Option<&str>) -> &'static str {
 }
 
 /// Writes the `enrichment` object for `record` (whose actor and noise are already known).
-pub fn write_enrichment(out: &mut Vec<u8>, record: &RecordView<'_>, actor: &Actor, noise: &Noise) {
+pub fn write_enrichment(
+    out: &mut Vec<u8>,
+    record: &RecordView<'_>,
+    actor: &Actor,
+    noise: &Noise,
+    geoip: Option<&GeoIp>,
+) {
     out.extend_from_slice(b"{\"actor\":");
     actor.write_json(out);
     out.extend_from_slice(b",\"source\":{\"kind\":\"");
-    out.extend_from_slice(source_kind(record.source_ip).as_bytes());
-    out.extend_from_slice(b"\"},\"noise\":{\"aws_internal\":");
+    let kind = source_kind(record.source_ip);
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'"');
+    if let (Some(geoip), "ip") = (geoip, kind) {
+        if let Some(ip) = record.source_ip.and_then(|s| s.parse().ok()) {
+            geoip.write_members(out, ip);
+        }
+    }
+    out.extend_from_slice(b"},\"noise\":{\"aws_internal\":");
     out.extend_from_slice(if noise.aws_internal() {
         b"true"
     } else {
@@ -70,7 +84,7 @@ mod tests {
         let v = RecordView::read(tape.as_value());
         let mut out = Vec::new();
         let actor = AttributionTable::new(AttributionLimits::default()).attribute(&v);
-        write_enrichment(&mut out, &v, &actor, &classify_noise(&v));
+        write_enrichment(&mut out, &v, &actor, &classify_noise(&v), None);
         let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(e["actor"]["principal"], "x\"y");
         assert_eq!(e["actor"]["principal_type"], "AWSService");

@@ -7,6 +7,7 @@ pub mod dedupe;
 pub mod enrich;
 pub mod fields;
 pub mod filter;
+pub mod geoip;
 pub mod noise;
 pub mod raw;
 pub mod reorder;
