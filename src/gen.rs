@@ -542,16 +542,9 @@ fn api_event(
     let time = iso_time(t);
     let mine: Vec<&Session> = sessions.iter().filter(|s| s.account == account).collect();
     let actor = r.below(100);
-    let mut ip = format!(
-        "{}.{}.{}.{}",
-        r.pick(&[198u64, 203, 192, 185]),
-        r.below(255),
-        r.below(255),
-        1 + r.below(254)
-    );
-    if r.chance(10) {
-        ip = format!("2001:db8:{:x}::{:x}", r.below(0xffff), 1 + r.below(0xfffe));
-    }
+    // Callers come from a few hundred addresses per account, as real offices, CI runners and
+    // NAT gateways do (which is also what makes GeoIP caching pay off).
+    let mut ip = client_address(w.seed, account, r.below(CLIENT_ADDRESSES));
     let mut agent = r
         .pick(&[
             "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.amzn.2023",
@@ -802,6 +795,24 @@ fn api_event(
         let _ = write!(out, ",\"tlsDetails\":{{\"tlsVersion\":\"TLSv1.3\",\"cipherSuite\":\"TLS_AES_128_GCM_SHA256\",\"clientProvidedHostHeader\":\"{}.{region}.amazonaws.com\"}}", source.split('.').next().unwrap_or(""));
     }
     out.push('}');
+}
+
+/// How many client addresses each account's callers use.
+const CLIENT_ADDRESSES: u64 = 400;
+
+/// The `n`th client address of an account: IPv4 in four /8s, one in ten IPv6 in 2001:db8::/32.
+fn client_address(seed: u64, account: usize, n: u64) -> String {
+    let mut r = Rng::new(&[seed, 0x1B, account as u64, n]);
+    if r.chance(10) {
+        return format!("2001:db8:{:x}::{:x}", r.below(0xffff), 1 + r.below(0xfffe));
+    }
+    format!(
+        "{}.{}.{}.{}",
+        r.pick(&[198u64, 203, 192, 185]),
+        r.below(255),
+        r.below(255),
+        1 + r.below(254)
+    )
 }
 
 /// One log file to write: its place in the archive and what it holds.
@@ -1071,6 +1082,135 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
         count += 1;
     }
     Ok(count)
+}
+
+/// Small GeoIP databases in MaxMind format covering the addresses `gen` uses, so demos and
+/// the benchmark can run GeoIP enrichment without downloading anything: `DIR/geoip/city.mmdb`
+/// and `DIR/geoip/asn.mmdb` (IPv4 by first octet, and `2001:db8::/32`).
+pub fn write_geoip_fixtures(out: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    use maxminddb_writer::metadata::IpVersion;
+    use maxminddb_writer::paths::IpAddrWithMask;
+    use maxminddb_writer::Database;
+    use serde_json::json;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    let new_db = |kind: &str| {
+        let mut db = Database::default();
+        db.metadata.ip_version = IpVersion::V6;
+        db.metadata.database_type = kind.to_string();
+        db.metadata.binary_format_major_version = 2;
+        db.metadata.languages = vec!["en".into()];
+        db
+    };
+    let places = [
+        (
+            198u8,
+            "US",
+            "United States",
+            "CA",
+            "California",
+            "San Francisco",
+            37.7749,
+            -122.4194,
+            64500u32,
+            "Example Cloud",
+        ),
+        (
+            203,
+            "AU",
+            "Australia",
+            "NSW",
+            "New South Wales",
+            "Sydney",
+            -33.8688,
+            151.2093,
+            64501,
+            "Example Telecom AU",
+        ),
+        (
+            192,
+            "DE",
+            "Germany",
+            "BE",
+            "Land Berlin",
+            "Berlin",
+            52.52,
+            13.405,
+            64502,
+            "Example Carrier DE",
+        ),
+        (
+            185,
+            "GB",
+            "United Kingdom",
+            "ENG",
+            "England",
+            "London",
+            51.5072,
+            -0.1276,
+            64503,
+            "Example ISP UK",
+        ),
+    ];
+    let mut city = new_db("GeoLite2-City");
+    let mut asn = new_db("GeoLite2-ASN");
+    let to_io = |e: maxminddb_writer::Error| io::Error::other(e.to_string());
+    for (octet, iso, country, region_iso, region, city_name, lat, lon, number, org) in places {
+        let net = IpAddrWithMask::new(
+            IpAddr::V6(Ipv4Addr::new(octet, 0, 0, 0).to_ipv6_compatible()),
+            96 + 8,
+        );
+        let c = city
+            .insert_value(json!({
+                "city": {"names": {"en": city_name}},
+                "country": {"iso_code": iso, "names": {"en": country}},
+                "location": {"latitude": lat, "longitude": lon},
+                "subdivisions": [{"iso_code": region_iso, "names": {"en": region}}],
+            }))
+            .map_err(to_io)?;
+        city.insert_node(net, c);
+        let a = asn
+            .insert_value(AsnFixture {
+                autonomous_system_number: number,
+                autonomous_system_organization: org,
+            })
+            .map_err(to_io)?;
+        asn.insert_node(net, a);
+    }
+    let v6 = IpAddrWithMask::new(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)),
+        32,
+    );
+    let c = city
+        .insert_value(json!({
+            "city": {"names": {"en": "Tokyo"}},
+            "country": {"iso_code": "JP", "names": {"en": "Japan"}},
+            "location": {"latitude": 35.6762, "longitude": 139.6503},
+            "subdivisions": [{"iso_code": "13", "names": {"en": "Tokyo"}}],
+        }))
+        .map_err(to_io)?;
+    city.insert_node(v6, c);
+    let a = asn
+        .insert_value(AsnFixture {
+            autonomous_system_number: 64504,
+            autonomous_system_organization: "Example IPv6 Net",
+        })
+        .map_err(to_io)?;
+    asn.insert_node(v6, a);
+    let dir = out.join("geoip");
+    fs::create_dir_all(&dir)?;
+    let (city_path, asn_path) = (dir.join("city.mmdb"), dir.join("asn.mmdb"));
+    city.write_to(fs::File::create(&city_path)?)
+        .map_err(to_io)?;
+    asn.write_to(fs::File::create(&asn_path)?).map_err(to_io)?;
+    Ok((city_path, asn_path))
+}
+
+/// The ASN record (typed: the reader wants 32-bit numbers, JSON numbers would be 64).
+#[derive(serde::Serialize)]
+struct AsnFixture {
+    autonomous_system_number: u32,
+    autonomous_system_organization: &'static str,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use trailhose::config::{
     EnrichConfig, MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig,
     StateConfig,
 };
-use trailhose::gen::{generate_archive, GenOptions};
+use trailhose::gen::{generate_archive, write_geoip_fixtures, GenOptions};
 use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
 use trailhose::transform::dedupe::DedupeConfig;
@@ -127,6 +127,9 @@ struct GenArgs {
     /// Events per trail file, on average.
     #[arg(long, value_name = "N", default_value_t = 100)]
     events_per_file: u64,
+    /// Also write small GeoIP databases for the archive's addresses to DIR/geoip/.
+    #[arg(long)]
+    geoip_fixtures: bool,
 }
 
 fn main() -> ExitCode {
@@ -171,7 +174,14 @@ fn try_main(cli: Cli) -> i32 {
                 accounts: args.accounts,
                 events_per_file: args.events_per_file,
             };
-            match generate_archive(&args.out, &options) {
+            let written = generate_archive(&args.out, &options).and_then(|summary| {
+                if args.geoip_fixtures {
+                    let (city, asn) = write_geoip_fixtures(&args.out)?;
+                    eprintln!("trailhose: wrote {} and {}", city.display(), asn.display());
+                }
+                Ok(summary)
+            });
+            match written {
                 Ok(summary) => {
                     eprintln!("trailhose: {summary}");
                     exit::CLEAN

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::fields::{get_str, parse_event_time, write_json_str, RecordView};
+use super::shared::{raise, CacheLine};
 
 /// What kind of principal is behind a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,14 +189,14 @@ impl Default for AttributionLimits {
     }
 }
 
-const SHARDS: usize = 32;
+const SHARDS: usize = 64;
 /// Role sessions last at most 12 hours; `GetSessionToken`/`GetFederationToken` keys 36.
 const ROLE_SESSION_MAX_SECS: i64 = 12 * 3600;
 const SESSION_TOKEN_MAX_SECS: i64 = 36 * 3600;
 
 /// Temporary keys and who they stand for, shared by all workers.
 pub struct AttributionTable {
-    shards: Vec<RwLock<HashMap<Box<str>, Issued>>>,
+    shards: Vec<CacheLine<RwLock<HashMap<Box<str>, Issued>>>>,
     limits: AttributionLimits,
     /// The latest event time seen, for expiring keys.
     now: AtomicI64,
@@ -213,7 +214,9 @@ const ISSUING_EVENTS: [&str; 5] = [
 impl AttributionTable {
     pub fn new(limits: AttributionLimits) -> Self {
         AttributionTable {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| CacheLine(RwLock::new(HashMap::new())))
+                .collect(),
             limits,
             now: AtomicI64::new(0),
         }
@@ -267,7 +270,7 @@ impl AttributionTable {
     pub fn attribute(&self, record: &RecordView<'_>) -> Actor {
         let time = event_time(record);
         if time > 0 {
-            self.now.fetch_max(time, Ordering::Relaxed);
+            raise(&self.now, time);
         }
         let actor = self.caller(record, time);
         self.learn(record, &actor, time);
@@ -475,7 +478,7 @@ impl AttributionTable {
     /// worse than none). Returns how many keys were loaded.
     pub fn restore(&self, snapshot: &serde_json::Value) -> usize {
         if let Some(newest) = snapshot["newest"].as_i64() {
-            self.now.fetch_max(newest, Ordering::Relaxed);
+            raise(&self.now, newest);
         }
         let mut loaded = 0;
         for k in snapshot["keys"]

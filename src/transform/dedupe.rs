@@ -17,6 +17,8 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
+use super::shared::{raise, CacheLine};
+
 /// `[dedupe]`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -41,18 +43,38 @@ impl Default for DedupeConfig {
 
 /// Event times are stored as seconds since 2010-01-01 in a u32 (good until 2146).
 const EPOCH_2010: i64 = 1_262_304_000;
-const SHARDS: usize = 16;
+const SHARDS: usize = 64;
 /// How many slots an insert looks at before it forgets the oldest of them.
 const MAX_PROBE: usize = 32;
 
+/// One slot: the id as four u32 words and the event time, 20 bytes, so a probe touches one
+/// cache line.
+type Slot = [u32; 5];
+
+fn slot_id(slot: &Slot) -> [u64; 2] {
+    [
+        (slot[0] as u64) << 32 | slot[1] as u64,
+        (slot[2] as u64) << 32 | slot[3] as u64,
+    ]
+}
+
+fn make_slot(id: [u64; 2], time: u32) -> Slot {
+    [
+        (id[0] >> 32) as u32,
+        id[0] as u32,
+        (id[1] >> 32) as u32,
+        id[1] as u32,
+        time,
+    ]
+}
+
 struct Shard {
-    ids: Vec<[u64; 2]>,
-    times: Vec<u32>,
+    slots: Vec<Slot>,
 }
 
 /// The remembered `eventID`s, shared by all workers.
 pub struct DedupeTable {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<CacheLine<Mutex<Shard>>>,
     window: i64,
     /// The latest event time seen (seconds since the epoch).
     newest: AtomicI64,
@@ -68,9 +90,7 @@ pub fn event_id_bits(event_id: &str, context: &[Option<&str>]) -> [u64; 2] {
         (1u8, event_id).hash(&mut b);
         [a.finish(), b.finish()]
     });
-    let mut h = DefaultHasher::new();
-    context.hash(&mut h);
-    let c = h.finish();
+    let c = fast_hash(context);
     let key = [id[0] ^ c, id[1] ^ c.rotate_left(32)];
     // All zero marks an empty slot.
     if key == [0, 0] {
@@ -78,6 +98,30 @@ pub fn event_id_bits(event_id: &str, context: &[Option<&str>]) -> [u64; 2] {
     } else {
         key
     }
+}
+
+/// A quick 64-bit hash of a few short strings (8 bytes a step, multiply-xorshift mixing):
+/// SipHash costs more than the lookup it keys, and these values are not chosen by an attacker
+/// who could aim at collisions (AWS writes them).
+fn fast_hash(parts: &[Option<&str>]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = 0x243F_6A88_85A3_08D3;
+    for part in parts {
+        let bytes = part.map_or(&[][..], str::as_bytes);
+        h = (h ^ bytes.len() as u64).wrapping_mul(K);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = (h ^ u64::from_le_bytes(tail) ^ part.is_some() as u64).wrapping_mul(K);
+        h ^= h >> 32;
+    }
+    h
 }
 
 fn parse_uuid(s: &str) -> Option<[u64; 2]> {
@@ -104,10 +148,9 @@ impl DedupeTable {
         DedupeTable {
             shards: (0..SHARDS)
                 .map(|_| {
-                    Mutex::new(Shard {
-                        ids: vec![[0, 0]; slots],
-                        times: vec![0; slots],
-                    })
+                    CacheLine(Mutex::new(Shard {
+                        slots: vec![[0; 5]; slots],
+                    }))
                 })
                 .collect(),
             window: config.window_secs,
@@ -118,34 +161,33 @@ impl DedupeTable {
     /// Whether an event with this `eventID` and event time (seconds since the epoch) was seen
     /// before; remembers it if not.
     pub fn seen_before(&self, id: [u64; 2], time: i64) -> bool {
-        let newest = self.newest.fetch_max(time, Ordering::Relaxed).max(time);
+        let newest = raise(&self.newest, time);
         let cutoff = stamp(newest - self.window);
         let t = stamp(time);
         let mix = id[0] ^ id[1].rotate_left(17);
         let Ok(mut shard) = self.shards[(mix as usize) % SHARDS].lock() else {
             return false;
         };
-        let len = shard.ids.len();
+        let len = shard.slots.len();
         let start = ((mix >> 8) as usize) % len;
+        let wanted = make_slot(id, 0);
         let mut free: Option<usize> = None;
         let mut oldest = start;
         for step in 0..len.min(MAX_PROBE * 4) {
             let i = (start + step) % len;
-            let slot = shard.ids[i];
-            if slot == id {
+            let slot = shard.slots[i];
+            if slot[..4] == wanted[..4] {
                 return true;
             }
-            if slot == [0, 0] {
+            if slot[..4] == [0, 0, 0, 0] {
                 // The end of the run: the id is not here.
-                let at = free.unwrap_or(i);
-                shard.ids[at] = id;
-                shard.times[at] = t;
+                shard.slots[free.unwrap_or(i)] = make_slot(id, t);
                 return false;
             }
-            if free.is_none() && shard.times[i] < cutoff {
+            if free.is_none() && slot[4] < cutoff {
                 free = Some(i);
             }
-            if shard.times[i] < shard.times[oldest] {
+            if slot[4] < shard.slots[oldest][4] {
                 oldest = i;
             }
             if step + 1 >= MAX_PROBE && free.is_some() {
@@ -153,9 +195,7 @@ impl DedupeTable {
             }
         }
         // Not found within the probe run: reuse an expired slot, or forget the oldest.
-        let at = free.unwrap_or(oldest);
-        shard.ids[at] = id;
-        shard.times[at] = t;
+        shard.slots[free.unwrap_or(oldest)] = make_slot(id, t);
         false
     }
 
@@ -165,10 +205,12 @@ impl DedupeTable {
         let mut out = Vec::new();
         for shard in &self.shards {
             if let Ok(s) = shard.lock() {
-                for (id, t) in s.ids.iter().zip(&s.times) {
-                    if *id != [0, 0] && *t >= cutoff {
-                        out.push((*id, *t as i64 + EPOCH_2010));
-                    }
+                for slot in s
+                    .slots
+                    .iter()
+                    .filter(|s| s[..4] != [0, 0, 0, 0] && s[4] >= cutoff)
+                {
+                    out.push((slot_id(slot), slot[4] as i64 + EPOCH_2010));
                 }
             }
         }

@@ -12,3 +12,4 @@ pub mod noise;
 pub mod raw;
 pub mod reorder;
 pub mod resources;
+pub mod shared;
