@@ -194,9 +194,12 @@ const SHARDS: usize = 64;
 const ROLE_SESSION_MAX_SECS: i64 = 12 * 3600;
 const SESSION_TOKEN_MAX_SECS: i64 = 36 * 3600;
 
+/// One shard of the key table.
+type KeyShard = RwLock<HashMap<Box<str>, Issued>>;
+
 /// Temporary keys and who they stand for, shared by all workers.
 pub struct AttributionTable {
-    shards: Vec<CacheLine<RwLock<HashMap<Box<str>, Issued>>>>,
+    shards: Vec<CacheLine<KeyShard>>,
     limits: AttributionLimits,
     /// The latest event time seen, for expiring keys.
     now: AtomicI64,
@@ -222,7 +225,7 @@ impl AttributionTable {
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<Box<str>, Issued>> {
+    fn shard(&self, key: &str) -> &KeyShard {
         // Access keys are random after their four-letter prefix: a byte sum spreads them.
         let h = key
             .bytes()
