@@ -42,6 +42,12 @@ pub const CHANNEL_DEPTH: &str = "trailhose_channel_depth";
 pub const CHANNEL_CAPACITY: &str = "trailhose_channel_capacity";
 /// Time to decode one input and hand its batches to the sinks.
 pub const BLOB_SECONDS: &str = "trailhose_blob_processing_seconds";
+/// Records by how their actor was resolved; label `method` (see `Method::label`).
+pub const ACTORS: &str = "trailhose_actors_total";
+/// Temporary keys the attribution table remembers.
+pub const ATTRIBUTION_KEYS: &str = "trailhose_attribution_keys";
+/// Calls waiting in the reorder window for their key's issuing event.
+pub const REORDER_WAITING: &str = "trailhose_reorder_window_events";
 /// Decode workers running.
 pub const WORKERS: &str = "trailhose_workers";
 
@@ -89,6 +95,15 @@ pub fn describe() {
         "Time to decode one input and hand it to the sinks."
     );
     describe_gauge!(WORKERS, "Decode workers running.");
+    describe_counter!(ACTORS, "Enriched records by how their actor was resolved.");
+    describe_gauge!(
+        ATTRIBUTION_KEYS,
+        "Temporary keys the attribution table remembers."
+    );
+    describe_gauge!(
+        REORDER_WAITING,
+        "Calls waiting in the reorder window for their key's issuing event."
+    );
 }
 
 /// Registers every error kind and drop reason at zero, so a scrape shows the whole family.

@@ -19,7 +19,7 @@ use crate::blob::{AckToken, Blob, BlobInput};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::dead_letter::DeadLetterWriter;
 use crate::metrics as m;
-use crate::progress::{progress_wanted, summary_line, ChannelProbe, Monitor};
+use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::SinkOutcome;
 use crate::source::{dir, stdin};
@@ -154,6 +154,7 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         (None, None) => None,
         (city, asn) => Some(Arc::new(GeoIp::open(city.as_deref(), asn.as_deref())?)),
     };
+    let window = Arc::new(ReorderWindow::new(config.enrich.reorder_limits()));
     let checkpoints_done = Arc::new(AtomicBool::new(false));
     let checkpointer = match (&state, config.enrich.enabled) {
         (Some(state), true) => Some(spawn_checkpointer(
@@ -210,7 +211,7 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         progress_on_stderr: draw,
         enrich: config.enrich.enabled,
         attribution: attribution.clone(),
-        window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
+        window: window.clone(),
         dedupe: dedupe.clone(),
         geoip,
         filter: config.filter.clone(),
@@ -225,7 +226,18 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         worker_threads.push(t);
     }
     drop(blob_rx);
-    let monitor = Monitor::spawn(stats.clone(), draw, probes, started);
+    let gauges: Vec<GaugeProbe> = {
+        let (a, w) = (attribution.clone(), window.clone());
+        let mut g: Vec<GaugeProbe> = vec![
+            (m::ATTRIBUTION_KEYS, Box::new(move || a.len() as f64)),
+            (m::REORDER_WAITING, Box::new(move || w.len() as f64)),
+        ];
+        if !config.enrich.enabled {
+            g.clear();
+        }
+        g
+    };
+    let monitor = Monitor::spawn(stats.clone(), draw, probes, gauges, started);
 
     if let Ok(Err(e)) = source.join() {
         RunStats::add(&stats.errors, 1);

@@ -14,6 +14,9 @@ use crate::stats::RunStats;
 /// A channel whose depth is reported: its name and a probe giving (depth, capacity).
 pub type ChannelProbe = (String, Box<dyn Fn() -> (usize, usize) + Send>);
 
+/// A gauge sampled on the same timer: its metric name and a probe giving its value.
+pub type GaugeProbe = (&'static str, Box<dyn Fn() -> f64 + Send>);
+
 /// The background thread that draws progress and samples channel depths.
 pub struct Monitor {
     done: Arc<AtomicBool>,
@@ -31,6 +34,7 @@ impl Monitor {
         stats: Arc<RunStats>,
         draw: bool,
         probes: Vec<ChannelProbe>,
+        gauges: Vec<GaugeProbe>,
         started: Instant,
     ) -> Self {
         let done = Arc::new(AtomicBool::new(false));
@@ -45,6 +49,9 @@ impl Monitor {
                             .set(depth as f64);
                         metrics::gauge!(m::CHANNEL_CAPACITY, "channel" => name.clone())
                             .set(capacity as f64);
+                    }
+                    for (name, probe) in &gauges {
+                        metrics::gauge!(*name).set(probe());
                     }
                     if draw {
                         let line = progress_line(&stats, started.elapsed());

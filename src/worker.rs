@@ -18,7 +18,7 @@ use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, S
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
-use crate::transform::attribution::{event_time, issued_key, AttributionTable};
+use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
 use crate::transform::dedupe::{event_id_bits, DedupeTable};
 use crate::transform::enrich::write_enrichment;
 use crate::transform::fields::RecordView;
@@ -174,6 +174,8 @@ struct BlobOutput<'a> {
     errors: u64,
     /// Records dropped by a filter since the last batch.
     dropped: u64,
+    /// Enriched records since the last batch, by how their actor was resolved.
+    methods: [u64; Method::ALL.len()],
     /// (compressed, decompressed) bytes read so far, and what of it was already reported.
     read: (u64, u64),
     reported: (u64, u64),
@@ -193,6 +195,7 @@ impl<'a> BlobOutput<'a> {
             complete: true,
             errors: 0,
             dropped: 0,
+            methods: [0; Method::ALL.len()],
             read: (0, 0),
             reported: (0, 0),
             live: false,
@@ -259,6 +262,9 @@ impl<'a> BlobOutput<'a> {
             }
         }
         let actor = shared.attribution.attribute(v);
+        if let Some(i) = Method::ALL.iter().position(|m| *m == actor.method) {
+            self.methods[i] += 1;
+        }
         write_enriched_line(&mut self.buf, bytes, has_whitespace, |o| {
             write_enrichment(o, v, &actor, &noise, shared.geoip.as_deref())
         });
@@ -306,6 +312,11 @@ impl<'a> BlobOutput<'a> {
     }
 
     fn flush(&mut self) {
+        for (i, n) in std::mem::take(&mut self.methods).into_iter().enumerate() {
+            if n > 0 {
+                metrics::counter!(m::ACTORS, "method" => Method::ALL[i].label()).increment(n);
+            }
+        }
         // Dropped records were decoded too: they count as records in.
         let dropped = std::mem::take(&mut self.dropped);
         RunStats::add(&self.shared.stats.records_in, dropped);

@@ -13,7 +13,11 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
 #[test]
 fn shipped_pipelines_validate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for name in ["replay-dir.toml", "sidecar-stdin.toml", "enrich-replay.toml"] {
+    for name in [
+        "replay-dir.toml",
+        "sidecar-stdin.toml",
+        "enrich-replay.toml",
+    ] {
         let path = format!("{}/pipelines/{name}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(bin())
             .args(["validate", &path])

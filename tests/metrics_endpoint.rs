@@ -75,6 +75,7 @@ fn live_scrape_counts_and_passes_promtool() {
             "-q",
             "--workers",
             "2",
+            "--enrich",
         ])
         .args([
             "--metrics-addr",
@@ -121,6 +122,29 @@ fn live_scrape_counts_and_passes_promtool() {
     assert_eq!(
         sample(&scrape, "trailhose_digests_skipped_total"),
         Some(1.0)
+    );
+    // The fixture's users carry no ARN, so their actors are `unresolved`: counted all the same.
+    let actors: f64 = scrape
+        .lines()
+        .filter(|l| l.starts_with("trailhose_actors_total{method="))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(actors >= 300.0, "{scrape}");
+    assert_eq!(
+        sample(
+            &scrape,
+            "trailhose_events_dropped_total{reason=\"duplicate\"}"
+        ),
+        Some(0.0),
+        "{scrape}"
+    );
+    assert!(
+        sample(&scrape, "trailhose_attribution_keys").is_some(),
+        "{scrape}"
+    );
+    assert!(
+        sample(&scrape, "trailhose_reorder_window_events").is_some(),
+        "{scrape}"
     );
     assert!(
         sample(&scrape, "trailhose_channel_capacity{channel=\"blobs\"}").is_some(),

@@ -79,7 +79,8 @@ pub enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 7] = [
+    /// Every method, in a fixed order (for per-method counts).
+    pub const ALL: [Method; 7] = [
         Method::Direct,
         Method::AccessKey,
         Method::SourceIdentity,
@@ -789,6 +790,39 @@ mod tests {
             (used.principal.as_deref(), used.principal_type),
             (Some("lambda.amazonaws.com"), PrincipalType::AwsService)
         );
+    }
+
+    #[test]
+    fn other_accounts_root_and_federated_users() {
+        let t = AttributionTable::new(AttributionLimits::default());
+        let account = attribute(
+            &t,
+            r#"{"eventName":"x","userIdentity":{"type":"AWSAccount","accountId":"999988887777"}}"#,
+        );
+        assert_eq!(
+            (account.principal.as_deref(), account.principal_type),
+            (
+                Some("arn:aws:iam::999988887777:root"),
+                PrincipalType::AwsAccount
+            )
+        );
+        let root = attribute(
+            &t,
+            r#"{"eventName":"x","userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root","accountId":"1"}}"#,
+        );
+        assert_eq!(
+            (root.principal_type, root.method),
+            (PrincipalType::Root, Method::Direct)
+        );
+        let fed = r#"{"eventTime":"2026-01-05T01:00:00Z","eventName":"GetFederationToken","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/bob"},"requestParameters":{"name":"bob-fed"},"responseElements":{"credentials":{"accessKeyId":"ASIAFED"}}}"#;
+        attribute(&t, fed);
+        let used = attribute(
+            &t,
+            r#"{"eventTime":"2026-01-05T01:10:00Z","eventName":"ListBuckets","userIdentity":{"type":"FederatedUser","arn":"arn:aws:sts::1:federated-user/bob-fed","accessKeyId":"ASIAFED"}}"#,
+        );
+        assert_eq!(used.principal.as_deref(), Some("arn:aws:iam::1:user/bob"));
+        assert_eq!(used.chain.len(), 0, "a federation token assumes no role");
+        assert_eq!(used.method, Method::AccessKey);
     }
 
     #[test]
