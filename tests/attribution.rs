@@ -10,18 +10,7 @@ use common::*;
 use serde_json::Value;
 
 fn enriched_gen(events: &str, workers: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            events,
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let dir = gen_archive(events);
     let out = trailhose(
         &[
             "replay",
@@ -186,17 +175,7 @@ fn the_result_does_not_depend_on_worker_count_and_nothing_is_lost() {
 #[test]
 fn without_waiting_uses_before_their_assume_role_stay_unresolved() {
     // With the reorder window off, a use read before its AssumeRole is never guessed.
-    let dir = tempfile::tempdir().expect("tempdir");
-    trailhose(
-        &[
-            "gen",
-            "--events",
-            "3000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
+    let dir = gen_archive("3000");
     let config = dir.path().join("p.toml");
     std::fs::write(
         &config,

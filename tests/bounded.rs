@@ -174,18 +174,7 @@ fn a_slow_reader_slows_the_source_instead_of_growing_memory() {
 
 #[test]
 fn piping_into_head_ends_quietly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            "20000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let dir = gen_archive("20000");
     let mut child = spawn(
         &["replay", dir.path().to_str().expect("path")],
         Stdio::piped(),
@@ -258,18 +247,7 @@ fn ctrl_c_flushes_whole_lines_and_exits_130() {
 
 #[test]
 fn progress_line_only_on_a_terminal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            "20000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let dir = gen_archive("20000");
     let replay = format!(
         "{} replay {} -o /dev/null",
         bin().display(),

@@ -102,18 +102,7 @@ fn noise_marks_aws_service_calls_and_drop_noise_drops_them() {
 
 #[test]
 fn resources_name_instances_buckets_and_objects() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            "4000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let dir = gen_archive("4000");
     let out = trailhose(
         &[
             "replay",

@@ -43,18 +43,7 @@ fn unresolved(records: &[Value]) -> usize {
 
 #[test]
 fn sessions_begun_in_one_run_resolve_in_the_next() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            "6000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let dir = gen_archive("6000");
     let state = dir.path().join("state");
     let state = state.to_str().expect("path");
     // Every AssumeRole is in us-east-1: the first run sees them, the second only the uses.
@@ -95,17 +84,7 @@ fn sessions_begun_in_one_run_resolve_in_the_next() {
 
 #[test]
 fn a_restarted_replay_does_not_emit_what_it_emitted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    trailhose(
-        &[
-            "gen",
-            "--events",
-            "3000",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
+    let dir = gen_archive("3000");
     let state = dir.path().join("state");
     let (state, data) = (
         state.to_str().expect("path"),

@@ -133,15 +133,7 @@ impl BlobDecoder {
         out: &mut dyn RecordOutput,
     ) -> DecodeStats {
         out.position(compressed_bytes, plain.len() as u64);
-        let mut ctx = ValueHandler {
-            origin,
-            parser: &mut self.parser,
-            limits: self.limits,
-            out,
-            stats: DecodeStats::default(),
-            interrupted: None,
-            position: None,
-        };
+        let mut ctx = ValueHandler::new(origin, &mut self.parser, self.limits, out, None);
         self.splitter
             .split_slice(plain, &mut |split| ctx.split(split, 0));
         ctx.ended(plain.len() as u64, compressed_bytes);
@@ -159,15 +151,8 @@ impl BlobDecoder {
     ) -> DecodeStats {
         let (counting, compressed) = gzip::CountingReader::new(input);
         let (decompressed_bytes, reading) = (Arc::new(AtomicU64::new(0)), compressed.clone());
-        let mut ctx = ValueHandler {
-            origin,
-            parser: &mut self.parser,
-            limits: self.limits,
-            out,
-            stats: DecodeStats::default(),
-            interrupted: None,
-            position: Some((reading, decompressed_bytes.clone())),
-        };
+        let position = Some((reading, decompressed_bytes.clone()));
+        let mut ctx = ValueHandler::new(origin, &mut self.parser, self.limits, out, position);
         let decompressed = match gzip::decompress(counting) {
             Ok(d) => d,
             Err(e) => {
@@ -221,7 +206,25 @@ struct ValueHandler<'a> {
     position: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 }
 
-impl ValueHandler<'_> {
+impl<'a> ValueHandler<'a> {
+    fn new(
+        origin: &'a Arc<str>,
+        parser: &'a mut RecordParser,
+        limits: SplitLimits,
+        out: &'a mut dyn RecordOutput,
+        position: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    ) -> Self {
+        ValueHandler {
+            origin,
+            parser,
+            limits,
+            out,
+            stats: DecodeStats::default(),
+            interrupted: None,
+            position,
+        }
+    }
+
     /// The input ended cleanly after `total` decompressed bytes: report a value it cut short,
     /// or that it held nothing at all.
     fn ended(&mut self, total: u64, compressed_bytes: u64) {

@@ -50,6 +50,23 @@ pub fn trailhose(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("run trailhose")
 }
 
+/// Writes a `trailhose gen` archive of `events` events into a new temporary folder.
+pub fn gen_archive(events: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = trailhose(
+        &[
+            "gen",
+            "--events",
+            events,
+            "--out",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "gen: {}", stderr(&out));
+    dir
+}
+
 /// Output lines parsed as JSON values.
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8(stdout.to_vec())
