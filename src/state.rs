@@ -20,19 +20,43 @@ const ATTRIBUTION_FILE: &str = "attribution.json";
 const DEDUPE_FILE: &str = "dedupe.bin";
 const DEDUPE_MAGIC: &[u8; 8] = b"THDEDUP1";
 
-/// An open state directory.
+/// An open state directory, locked for this process while it lives.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     path: PathBuf,
+    /// Holds the advisory lock on `LOCK` (released by the OS when the process ends, even
+    /// by kill -9, so a crash never leaves the directory locked).
+    _lock: std::sync::Arc<fs::File>,
 }
 
 impl StateDir {
-    /// Opens (creating) the directory.
+    /// Opens (creating) the directory and locks it: two runs sharing one state directory
+    /// would overwrite each other's state.
     pub fn open(path: &Path) -> Result<Self, String> {
         fs::create_dir_all(path)
             .map_err(|e| format!("cannot create the state directory {}: {e}", path.display()))?;
+        let lock_path = path.join("LOCK");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "the state directory {} is in use by another trailhose run: give each run its own --state (or [state] dir)",
+                    path.display()
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", lock_path.display()))
+            }
+        }
         Ok(StateDir {
             path: path.to_path_buf(),
+            _lock: std::sync::Arc::new(lock),
         })
     }
 
@@ -145,6 +169,19 @@ mod tests {
         let d2 = DedupeTable::new(&DedupeConfig::default());
         assert_eq!(state.load_dedupe(&d2).unwrap(), 1);
         assert!(d2.seen_before([7, 7], 1_767_571_300));
+    }
+
+    #[test]
+    fn one_run_per_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = StateDir::open(dir.path()).unwrap();
+        let e = StateDir::open(dir.path()).unwrap_err();
+        assert!(e.contains("in use by another trailhose run"), "{e}");
+        drop(first);
+        assert!(
+            StateDir::open(dir.path()).is_ok(),
+            "the lock goes with its holder"
+        );
     }
 
     #[test]
