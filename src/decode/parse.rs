@@ -145,13 +145,14 @@ pub fn check_cloudtrail(v: &Value<'_, '_>) -> Result<(), ParseError> {
             ),
         });
     };
-    let mut found = 0;
+    // One bit per required key: a key written twice must not stand in for a missing one.
+    let mut found = 0u8;
     for (k, _) in obj.iter() {
-        if REQUIRED_KEYS.contains(&k) {
-            found += 1;
+        if let Some(i) = REQUIRED_KEYS.iter().position(|r| *r == k) {
+            found |= 1 << i;
         }
     }
-    if found < REQUIRED_KEYS.len() {
+    if found != (1 << REQUIRED_KEYS.len()) - 1 {
         let missing: Vec<&str> = REQUIRED_KEYS
             .iter()
             .copied()
