@@ -292,7 +292,7 @@ impl PipelineConfig {
             e.max_keys,
             1024,
             1 << 30,
-            "default 1000000",
+            "default 200000",
         )?;
         check_range(
             "enrich.reorder_span_secs",
@@ -319,7 +319,7 @@ impl PipelineConfig {
             e.reorder_max_bytes,
             0,
             4 << 30,
-            "default 67108864",
+            "default 33554432",
         )?;
         check_range(
             "state.checkpoint_secs",

@@ -184,9 +184,7 @@ pub struct AttributionLimits {
 
 impl Default for AttributionLimits {
     fn default() -> Self {
-        AttributionLimits {
-            max_keys: 1_000_000,
-        }
+        AttributionLimits { max_keys: 200_000 }
     }
 }
 

@@ -30,7 +30,7 @@ impl Default for ReorderLimits {
         ReorderLimits {
             span_secs: 900,
             max_events: 50_000,
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: 32 * 1024 * 1024,
         }
     }
 }
