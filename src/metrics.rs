@@ -26,7 +26,8 @@ pub const DECOMPRESSED_BYTES: &str = "trailhose_decompressed_bytes_total";
 pub const RECORDS_IN: &str = "trailhose_records_in_total";
 /// Records written by a sink; label `sink`.
 pub const RECORDS_OUT: &str = "trailhose_records_out_total";
-/// Records dropped on purpose by a filter; label `reason` (see `DropReason::label`).
+/// Records dropped on purpose (repeated deliveries, filters); label `reason` (see
+/// `DropReason::label`).
 pub const EVENTS_DROPPED: &str = "trailhose_events_dropped_total";
 /// Bad input; label `kind` (see `ErrorKind::label`).
 pub const ERRORS: &str = "trailhose_errors_total";
@@ -79,7 +80,7 @@ pub fn describe() {
     describe_counter!(ERRORS, "Bad input, by kind.");
     describe_counter!(
         EVENTS_DROPPED,
-        "Records dropped on purpose by a filter, by reason."
+        "Records dropped on purpose (repeated deliveries, filters), by reason."
     );
     describe_counter!(DIGESTS_SKIPPED, "CloudTrail digest files skipped.");
     describe_counter!(
