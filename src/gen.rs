@@ -343,7 +343,7 @@ impl World<'_> {
     }
 
     /// The `userIdentity` of a call made with a session's keys.
-    fn session_identity(&self, out: &mut String, sessions: &[Session], s: &Session, created: &str) {
+    fn session_identity(&self, out: &mut String, s: &Session, created: &str) {
         let acct = &self.accounts[s.account];
         if let Issuer::SessionToken { name, .. } = &s.issuer {
             self.iam_user_fields(out, acct, name, &s.key);
@@ -383,7 +383,6 @@ impl World<'_> {
         if let Issuer::Service(service) = &s.issuer {
             let _ = write!(out, ",\"invokedBy\":\"{service}\"");
         }
-        let _ = sessions;
         out.push('}');
     }
 
@@ -395,7 +394,7 @@ impl World<'_> {
                 self.iam_user_fields(out, acct, name, key);
                 out.push('}');
             }
-            Issuer::Session(i) => self.session_identity(out, sessions, &sessions[*i], created),
+            Issuer::Session(i) => self.session_identity(out, &sessions[*i], created),
             Issuer::Saml { subject, provider } => {
                 let _ = write!(
                     out,
@@ -559,7 +558,7 @@ fn api_event(
     let service_call = (88..97).contains(&actor);
     if actor < 70 && !mine.is_empty() {
         let s = *r.pick(&mine);
-        w.session_identity(out, sessions, s, &iso_time(t - (t % 3600)));
+        w.session_identity(out, s, &iso_time(t - (t % 3600)));
         if let Issuer::Service(svc) = &s.issuer {
             ip = svc.to_string();
             agent = svc.to_string();

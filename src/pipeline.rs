@@ -364,7 +364,6 @@ fn run_source(
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            RunStats::add(&stats.inputs_total, 1);
             metrics::counter!(m::INPUTS, "source" => kind).increment(1);
             let st = stats.clone();
             let ack = AckToken::new(move |ok| {

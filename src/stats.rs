@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters shared by every stage of one run.
 #[derive(Debug, Default)]
 pub struct RunStats {
-    pub inputs_total: AtomicU64,
     pub inputs_done: AtomicU64,
     /// How many inputs there are in all, once known (0 until then).
     pub inputs_known: AtomicU64,
