@@ -11,6 +11,7 @@ use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::transform::attribution::AttributionLimits;
 use crate::transform::dedupe::DedupeConfig;
 use crate::transform::filter::FilterConfig;
+use crate::transform::normalize::{Format, NormalizeConfig};
 use crate::transform::reorder::ReorderLimits;
 
 /// A whole pipeline.
@@ -40,6 +41,9 @@ pub struct PipelineConfig {
     /// Where stateful stages keep their state between runs.
     #[serde(default)]
     pub state: StateConfig,
+    /// How the `ecs` and `ocsf` formats are written.
+    #[serde(default)]
+    pub normalize: NormalizeConfig,
 }
 
 /// `[state]`.
@@ -125,6 +129,15 @@ pub enum SourceConfig {
 pub enum SinkConfig {
     /// Newline-delimited JSON, one record per line.
     Ndjson(NdjsonSinkConfig),
+}
+
+impl SinkConfig {
+    /// The format this sink's events are written in.
+    pub fn format(&self) -> Format {
+        match self {
+            SinkConfig::Ndjson(c) => c.format,
+        }
+    }
 }
 
 /// `[pipeline]`: how much work is in flight, which bounds memory (see the README).
@@ -285,6 +298,13 @@ impl PipelineConfig {
             8,
             10_000,
             "default 128",
+        )?;
+        check_range(
+            "normalize.max_field_bytes",
+            self.normalize.max_field_bytes,
+            256,
+            1 << 30,
+            "default 32766, Elasticsearch's limit for one keyword value",
         )?;
         let e = &self.enrich;
         check_range(

@@ -15,6 +15,7 @@ use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
 use trailhose::transform::dedupe::DedupeConfig;
 use trailhose::transform::filter::FilterConfig;
+use trailhose::transform::normalize::{Format, KeepOriginal, NormalizeConfig};
 
 /// CloudTrail in, clean events out: decompress, split, parse and write AWS CloudTrail records
 /// at the speed of the hardware, with bounded memory and nothing lost.
@@ -75,6 +76,20 @@ struct ReplayArgs {
     /// The largest record accepted; larger ones are dead-lettered.
     #[arg(long, value_name = "BYTES")]
     max_record_bytes: Option<usize>,
+    /// The shape of each output line: the record as delivered, Elastic Common Schema, or OCSF.
+    #[arg(long, value_enum, default_value_t = Format::Raw)]
+    format: Format,
+    /// ecs/ocsf: most bytes of one free-form field (requestParameters and the like, written
+    /// as a JSON string); longer ones are cut and listed in trailhose.truncated.
+    #[arg(long, value_name = "BYTES")]
+    max_field_bytes: Option<usize>,
+    /// ecs/ocsf: when to carry the whole original record (event.original / raw_data).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = KeepOriginal::Never)]
+    keep_original: KeepOriginal,
+    /// ecs: also write the free-form fields as objects under aws.cloudtrail.flattened.* (only
+    /// for an index that maps them as Elasticsearch `flattened`).
+    #[arg(long)]
+    ecs_flattened: bool,
     /// Add the `enrichment` object (source kind, noise, resources) to each record.
     #[arg(long)]
     enrich: bool,
@@ -215,7 +230,10 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
     let defaults = PipelineBounds::default();
     PipelineConfig {
         source,
-        sinks: vec![SinkConfig::Ndjson(NdjsonSinkConfig { path: args.output })],
+        sinks: vec![SinkConfig::Ndjson(NdjsonSinkConfig {
+            path: args.output,
+            format: args.format,
+        })],
         pipeline: PipelineBounds {
             workers: args.workers,
             batch_bytes: args.batch_bytes.unwrap_or(defaults.batch_bytes),
@@ -247,6 +265,13 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
             include_event_names: args.include_event,
             exclude_event_names: args.exclude_event,
         },
+        normalize: NormalizeConfig {
+            max_field_bytes: args
+                .max_field_bytes
+                .unwrap_or(NormalizeConfig::default().max_field_bytes),
+            keep_original: args.keep_original,
+            ecs_flattened: args.ecs_flattened,
+        },
     }
 }
 
@@ -261,4 +286,5 @@ fn flag_names(message: &str) -> String {
         .replace("metrics.addr", "--metrics-addr")
         .replace("enrich.geoip_city", "--geoip-city")
         .replace("enrich.geoip_asn", "--geoip-asn")
+        .replace("normalize.max_field_bytes", "--max-field-bytes")
 }

@@ -28,6 +28,7 @@ use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
 use crate::transform::geoip::GeoIp;
+use crate::transform::normalize::Format;
 use crate::transform::reorder::ReorderWindow;
 use crate::worker::{drain_reorder_window, run_worker, WorkerShared};
 
@@ -200,6 +201,19 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
             .map_err(|e| format!("cannot start the source thread: {e}"))?
     };
 
+    // Each format is written once per record, however many sinks take it.
+    let mut formats: Vec<Format> = Vec::new();
+    let sink_formats = config
+        .sinks
+        .iter()
+        .map(|s| match formats.iter().position(|f| *f == s.format()) {
+            Some(i) => i,
+            None => {
+                formats.push(s.format());
+                formats.len() - 1
+            }
+        })
+        .collect();
     let shared = Arc::new(WorkerShared {
         stats: stats.clone(),
         sinks: sink_senders,
@@ -215,6 +229,9 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         dedupe: dedupe.clone(),
         geoip,
         filter: config.filter.clone(),
+        formats,
+        sink_formats,
+        normalize: config.normalize.clone(),
     });
     let mut worker_threads = Vec::with_capacity(workers);
     for i in 0..workers {

@@ -18,16 +18,22 @@ use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, S
 use crate::metrics as m;
 use crate::sink::{Batch, SinkBatch};
 use crate::stats::RunStats;
+use crate::transform::attribution::Actor;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
 use crate::transform::dedupe::{event_id_bits, DedupeTable};
-use crate::transform::enrich::write_enrichment;
+use crate::transform::ecs::write_ecs_line;
+use crate::transform::enrich::{source_kind, write_enrichment};
 use crate::transform::fields::RecordView;
 use crate::transform::filter::DropReason;
 use crate::transform::filter::FilterConfig;
 use crate::transform::geoip::GeoIp;
 use crate::transform::noise::{classify_noise, Noise};
+use crate::transform::normalize::{Findings, Format, NormalizeConfig, Scratch};
+use crate::transform::ocsf::write_ocsf_line;
 use crate::transform::raw::{write_enriched_line, write_raw_line};
 use crate::transform::reorder::{ReorderWindow, Waiting};
+use crate::transform::resources::extract_resources;
+use crate::transform::trail_fields::TrailFields;
 
 /// How many error messages are printed in a run before the rest only go to metrics and dead
 /// letters, and how many per input (a corrupt input can yield hundreds of garbled records).
@@ -58,6 +64,29 @@ pub struct WorkerShared {
     pub dedupe: Option<Arc<DedupeTable>>,
     /// Which records to drop.
     pub filter: FilterConfig,
+    /// The formats some sink asks for, each once; every record is written in each.
+    pub formats: Vec<Format>,
+    /// Each sink's format, as an index into `formats`.
+    pub sink_formats: Vec<usize>,
+    /// How `ecs` and `ocsf` are written.
+    pub normalize: NormalizeConfig,
+}
+
+impl WorkerShared {
+    /// Whether records must be looked into (a tape is needed) rather than copied as they are.
+    fn needs_fields(&self) -> bool {
+        self.enrich
+            || self.filter.is_active()
+            || self.dedupe.is_some()
+            || self.formats.iter().any(|f| *f != Format::Raw)
+    }
+}
+
+/// What enrichment found about one record, for the formats to write.
+struct Enriched<'r, 'v> {
+    view: &'r RecordView<'v>,
+    actor: &'r Actor,
+    noise: &'r Noise,
 }
 
 /// Decodes blobs until the channel closes or the run is stopped.
@@ -166,7 +195,9 @@ impl<R: Read> Read for StopAwareReader<'_, R> {
 struct BlobOutput<'a> {
     shared: &'a WorkerShared,
     ack: &'a AckToken,
-    buf: Vec<u8>,
+    /// The current batch in each of `shared.formats`, in that order.
+    bufs: Vec<Vec<u8>>,
+    scratch: Scratch,
     records: u64,
     /// False once a batch could not be handed to some sink.
     complete: bool,
@@ -190,7 +221,8 @@ impl<'a> BlobOutput<'a> {
         BlobOutput {
             shared,
             ack,
-            buf: Vec::new(),
+            bufs: vec![Vec::new(); shared.formats.len()],
+            scratch: Scratch::default(),
             records: 0,
             complete: true,
             errors: 0,
@@ -245,8 +277,7 @@ impl<'a> BlobOutput<'a> {
             return;
         }
         if !shared.enrich {
-            write_raw_line(&mut self.buf, bytes, has_whitespace);
-            self.records += 1;
+            self.emit(Some(record), bytes, has_whitespace, None);
             return;
         }
         if may_wait && shared.window.enabled() {
@@ -265,10 +296,12 @@ impl<'a> BlobOutput<'a> {
         if let Some(i) = Method::ALL.iter().position(|m| *m == actor.method) {
             self.methods[i] += 1;
         }
-        write_enriched_line(&mut self.buf, bytes, has_whitespace, |o| {
-            write_enrichment(o, v, &actor, &noise, shared.geoip.as_deref())
-        });
-        self.records += 1;
+        let enriched = Enriched {
+            view: v,
+            actor: &actor,
+            noise: &noise,
+        };
+        self.emit(Some(record), bytes, has_whitespace, Some(&enriched));
         if shared.window.enabled() {
             if let Some(key) = issued_key(v) {
                 let woken = shared.window.take_key(key);
@@ -276,6 +309,85 @@ impl<'a> BlobOutput<'a> {
             }
             let passed = shared.window.take_passed(shared.attribution.newest());
             self.release(passed);
+        }
+    }
+
+    /// Writes one record in every format the sinks ask for. `record` is its tape when there is
+    /// one (records over the tape limit have none: the normalized formats parse them here).
+    fn emit(
+        &mut self,
+        record: Option<Value<'_, '_>>,
+        bytes: &[u8],
+        has_whitespace: bool,
+        enriched: Option<&Enriched<'_, '_>>,
+    ) {
+        let shared = self.shared;
+        self.records += 1;
+        // Location and resources are looked up once for all formats.
+        let geo = enriched.and_then(|e| {
+            let ip = e.view.source_ip?.parse().ok()?;
+            shared.geoip.as_ref()?.answer(ip)
+        });
+        let resources = enriched
+            .map(|e| extract_resources(e.view))
+            .unwrap_or_default();
+        let findings = Findings {
+            actor: enriched.map(|e| e.actor),
+            noise: enriched.map(|e| e.noise),
+            source_kind: enriched.map(|e| source_kind(e.view.source_ip)),
+            geo: geo.as_deref(),
+            resources: &resources,
+        };
+        // A record without a tape is parsed here, once, when some format needs its fields.
+        let needs_tape = record.is_none() && shared.formats.iter().any(|f| *f != Format::Raw);
+        let mut own_copy = if needs_tape {
+            bytes.to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut own_tape = None;
+        for (i, format) in shared.formats.iter().enumerate() {
+            let buf = &mut self.bufs[i];
+            if *format == Format::Raw {
+                match enriched {
+                    Some(e) => write_enriched_line(buf, bytes, has_whitespace, |o| {
+                        write_enrichment(o, e.view, e.actor, e.noise, geo.as_deref(), &resources)
+                    }),
+                    None => write_raw_line(buf, bytes, has_whitespace),
+                }
+                continue;
+            }
+            let value = match record {
+                Some(v) => v,
+                None => {
+                    if own_tape.is_none() {
+                        own_tape = simd_json::to_tape(&mut own_copy).ok();
+                    }
+                    match &own_tape {
+                        Some(t) => t.as_value(),
+                        None => {
+                            // Not JSON after all (it passed the decoder's check): keep it whole.
+                            write_raw_line(buf, bytes, has_whitespace);
+                            continue;
+                        }
+                    }
+                }
+            };
+            let fields = TrailFields::read(value);
+            let cfg = &shared.normalize;
+            let scratch = &mut self.scratch;
+            match format {
+                Format::Ecs => {
+                    write_ecs_line(buf, &fields, &findings, cfg, scratch, bytes, has_whitespace)
+                }
+                Format::Ocsf => {
+                    write_ocsf_line(buf, &fields, &findings, cfg, scratch, bytes, has_whitespace)
+                }
+                Format::Raw => {}
+            }
+        }
+        if own_tape.is_some() {
+            self.scratch.trim();
         }
     }
 
@@ -289,8 +401,7 @@ impl<'a> BlobOutput<'a> {
                 Ok(tape) => self.write_parsed(tape.as_value(), &w.bytes, w.has_whitespace, false),
                 Err(_) => {
                     // It parsed when it was held: this cannot happen, but must not lose it.
-                    write_raw_line(&mut self.buf, &w.bytes, w.has_whitespace);
-                    self.records += 1;
+                    self.emit(None, &w.bytes, w.has_whitespace, None);
                 }
             }
             self.held_acks.push(w.ack);
@@ -321,26 +432,33 @@ impl<'a> BlobOutput<'a> {
         let dropped = std::mem::take(&mut self.dropped);
         RunStats::add(&self.shared.stats.records_in, dropped);
         metrics::counter!(m::RECORDS_IN).increment(dropped);
-        if self.buf.is_empty() {
+        if self.records == 0 {
             // Nothing to deliver: held records that were dropped are done.
             for a in self.held_acks.drain(..) {
                 a.ack();
             }
             return;
         }
-        let batch = Arc::new(Batch {
-            bytes: std::mem::take(&mut self.buf),
-            records: std::mem::take(&mut self.records),
-        });
-        RunStats::add(&self.shared.stats.records_in, batch.records);
-        metrics::counter!(m::RECORDS_IN).increment(batch.records);
+        let records = std::mem::take(&mut self.records);
+        let batches: Vec<Arc<Batch>> = self
+            .bufs
+            .iter_mut()
+            .map(|b| {
+                Arc::new(Batch {
+                    bytes: std::mem::take(b),
+                    records,
+                })
+            })
+            .collect();
+        RunStats::add(&self.shared.stats.records_in, records);
+        metrics::counter!(m::RECORDS_IN).increment(records);
         self.report_progress();
-        for sink in &self.shared.sinks {
+        for (sink, format) in self.shared.sinks.iter().zip(&self.shared.sink_formats) {
             let mut acks = Vec::with_capacity(1 + self.held_acks.len());
             acks.push(self.ack.clone());
             acks.extend(self.held_acks.iter().cloned());
             let sent = sink.blocking_send(SinkBatch {
-                batch: batch.clone(),
+                batch: batches[*format].clone(),
                 acks,
             });
             if sent.is_err() {
@@ -359,22 +477,21 @@ impl<'a> BlobOutput<'a> {
 impl RecordOutput for BlobOutput<'_> {
     fn record(&mut self, record: Record<'_>) {
         let shared = self.shared;
-        if self.buf.capacity() == 0 {
-            self.buf
-                .reserve(shared.batch_bytes + record.bytes.len() + 1);
+        for buf in &mut self.bufs {
+            if buf.capacity() == 0 {
+                buf.reserve(shared.batch_bytes + record.bytes.len() + 1);
+            }
         }
         match record.parsed {
-            Some(v) if shared.enrich || shared.filter.is_active() || shared.dedupe.is_some() => {
+            Some(v) if shared.needs_fields() => {
                 self.write_parsed(v, record.bytes, record.has_whitespace, true)
             }
-            // Records over the tape limit have no fields at hand: written as they are, never
-            // dropped by a filter or dedupe (see the README).
-            _ => {
-                write_raw_line(&mut self.buf, record.bytes, record.has_whitespace);
-                self.records += 1;
-            }
+            // Records over the tape limit have no fields at hand: written as they are (the
+            // normalized formats parse them on their own), never dropped by a filter or
+            // dedupe (see the README).
+            _ => self.emit(None, record.bytes, record.has_whitespace, None),
         }
-        if self.buf.len() >= self.shared.batch_bytes {
+        if self.bufs.iter().any(|b| b.len() >= shared.batch_bytes) {
             self.flush();
         }
     }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::Receiver;
 use super::{SinkBatch, SinkOutcome};
 use crate::metrics as m;
 use crate::stats::RunStats;
+use crate::transform::normalize::Format;
 
 /// `[[sink]] type = "ndjson"`: newline-delimited JSON to stdout or a file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
@@ -21,6 +22,9 @@ pub struct NdjsonSinkConfig {
     /// The file to write (created or truncated); `-` or absent for stdout.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// The shape of each line: `raw`, `ecs` or `ocsf`.
+    #[serde(default)]
+    pub format: Format,
 }
 
 impl NdjsonSinkConfig {

@@ -4,9 +4,8 @@
 
 use super::attribution::Actor;
 use super::fields::{write_json_str, RecordView};
-use super::geoip::GeoIp;
+use super::geoip::GeoAnswer;
 use super::noise::Noise;
-use super::resources::extract_resources;
 
 /// What `sourceIPAddress` holds.
 pub fn source_kind(source_ip: Option<&str>) -> &'static str {
@@ -19,13 +18,15 @@ pub fn source_kind(source_ip: Option<&str>) -> &'static str {
     }
 }
 
-/// Writes the `enrichment` object for `record` (whose actor and noise are already known).
+/// Writes the `enrichment` object for `record` (whose actor, noise, location and resources
+/// are already known).
 pub fn write_enrichment(
     out: &mut Vec<u8>,
     record: &RecordView<'_>,
     actor: &Actor,
     noise: &Noise,
-    geoip: Option<&GeoIp>,
+    geo: Option<&GeoAnswer>,
+    resources: &[String],
 ) {
     out.extend_from_slice(b"{\"actor\":");
     actor.write_json(out);
@@ -33,10 +34,8 @@ pub fn write_enrichment(
     let kind = source_kind(record.source_ip);
     out.extend_from_slice(kind.as_bytes());
     out.push(b'"');
-    if let (Some(geoip), "ip") = (geoip, kind) {
-        if let Some(ip) = record.source_ip.and_then(|s| s.parse().ok()) {
-            geoip.write_members(out, ip);
-        }
+    if let Some(geo) = geo {
+        geo.write_members(out);
     }
     out.extend_from_slice(b"},\"noise\":{\"aws_internal\":");
     out.extend_from_slice(if noise.aws_internal() {
@@ -52,7 +51,7 @@ pub fn write_enrichment(
         write_json_str(out, r.label());
     }
     out.extend_from_slice(b"]},\"resources\":[");
-    for (i, r) in extract_resources(record).iter().enumerate() {
+    for (i, r) in resources.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -84,7 +83,8 @@ mod tests {
         let v = RecordView::read(tape.as_value());
         let mut out = Vec::new();
         let actor = AttributionTable::new(AttributionLimits::default()).attribute(&v);
-        write_enrichment(&mut out, &v, &actor, &classify_noise(&v), None);
+        let resources = crate::transform::resources::extract_resources(&v);
+        write_enrichment(&mut out, &v, &actor, &classify_noise(&v), None, &resources);
         let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(e["actor"]["principal"], "x\"y");
         assert_eq!(e["actor"]["principal_type"], "AWSService");

@@ -1,0 +1,680 @@
+//! The `ocsf` format: OCSF 1.1.0, as AWS Security Lake maps CloudTrail. API calls are API
+//! Activity (6003) with `activity_id` from the verb of the API name; console logins are
+//! Authentication (3002); IAM user and credential changes are Account Change (3001). Profiles
+//! `cloud` and `datetime` (and `host` for the two classes whose `actor` it carries).
+
+use std::io::Write as _;
+
+use simd_json::prelude::*;
+
+use super::fields::{parse_event_time, write_json_str};
+use super::json_writer::{
+    as_bool, cap_utf8, write_blob, write_json_text_as_string, Blob, DocWriter,
+};
+use super::normalize::{Findings, KeepOriginal, NormalizeConfig, Scratch};
+use super::raw::minify_into;
+use super::trail_fields::{present, TrailFields};
+
+pub const OCSF_VERSION: &str = "1.1.0";
+
+/// The class a record maps to, with its activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Class {
+    pub class_uid: u32,
+    pub class_name: &'static str,
+    pub category_uid: u32,
+    pub category_name: &'static str,
+    pub activity_id: u32,
+    pub activity_name: &'static str,
+}
+
+const API_ACTIVITY: (u32, &str, u32, &str) = (6003, "API Activity", 6, "Application Activity");
+const AUTHENTICATION: (u32, &str, u32, &str) =
+    (3002, "Authentication", 3, "Identity & Access Management");
+const ACCOUNT_CHANGE: (u32, &str, u32, &str) =
+    (3001, "Account Change", 3, "Identity & Access Management");
+
+fn class(of: (u32, &'static str, u32, &'static str), activity: (u32, &'static str)) -> Class {
+    Class {
+        class_uid: of.0,
+        class_name: of.1,
+        category_uid: of.2,
+        category_name: of.3,
+        activity_id: activity.0,
+        activity_name: activity.1,
+    }
+}
+
+/// Which class and activity a call maps to.
+pub fn classify(event_source: Option<&str>, event_name: Option<&str>) -> Class {
+    let Some(name) = event_name else {
+        return class(API_ACTIVITY, (0, "Unknown"));
+    };
+    if name == "ConsoleLogin" {
+        return class(AUTHENTICATION, (1, "Logon"));
+    }
+    if event_source == Some("iam.amazonaws.com") {
+        let change = match name {
+            "CreateUser" => Some((1, "Create")),
+            "CreateLoginProfile" => Some((2, "Enable")),
+            "ChangePassword" => Some((3, "Password Change")),
+            "UpdateLoginProfile" => Some((4, "Password Reset")),
+            "DeleteLoginProfile" => Some((5, "Disable")),
+            "DeleteUser" => Some((6, "Delete")),
+            "AttachUserPolicy" | "PutUserPolicy" => Some((7, "Attach Policy")),
+            "DetachUserPolicy" | "DeleteUserPolicy" => Some((8, "Detach Policy")),
+            "EnableMFADevice" => Some((10, "MFA Factor Enable")),
+            "DeactivateMFADevice" => Some((11, "MFA Factor Disable")),
+            "CreateAccessKey"
+            | "DeleteAccessKey"
+            | "UpdateAccessKey"
+            | "UpdateUser"
+            | "AddUserToGroup"
+            | "RemoveUserFromGroup"
+            | "PutUserPermissionsBoundary"
+            | "DeleteUserPermissionsBoundary"
+            | "UploadSSHPublicKey"
+            | "DeleteSSHPublicKey"
+            | "UpdateSSHPublicKey"
+            | "CreateServiceSpecificCredential"
+            | "DeleteServiceSpecificCredential"
+            | "UploadSigningCertificate"
+            | "DeleteSigningCertificate" => Some((99, "Other")),
+            _ => None,
+        };
+        if let Some(a) = change {
+            return class(ACCOUNT_CHANGE, a);
+        }
+    }
+    class(API_ACTIVITY, api_activity(name))
+}
+
+/// API Activity's `activity_id` from the verb the API name starts with.
+pub fn api_activity(name: &str) -> (u32, &'static str) {
+    const CREATE: &[&str] = &[
+        "Create", "Add", "Allocate", "Import", "Register", "Run", "Generate", "Copy", "Upload",
+        "Issue", "Request", "Publish", "Send", "Invoke",
+    ];
+    const READ: &[&str] = &[
+        "Get", "Describe", "List", "Lookup", "Search", "Head", "Scan", "Query", "BatchGet",
+        "Select", "Download", "View", "Read", "Check", "Decrypt", "Filter", "Preview",
+    ];
+    const UPDATE: &[&str] = &[
+        "Update",
+        "Modify",
+        "Set",
+        "Put",
+        "Change",
+        "Reset",
+        "Replace",
+        "Enable",
+        "Disable",
+        "Attach",
+        "Detach",
+        "Associate",
+        "Disassociate",
+        "Tag",
+        "Untag",
+        "Authorize",
+        "Revoke",
+        "Start",
+        "Stop",
+        "Reboot",
+        "Restore",
+        "Apply",
+        "Edit",
+        "Assign",
+        "Unassign",
+        "Rotate",
+        "Accept",
+        "Reject",
+        "Confirm",
+        "Encrypt",
+        "Reencrypt",
+        "Retire",
+        "Move",
+        "Rename",
+    ];
+    const DELETE: &[&str] = &[
+        "Delete",
+        "Remove",
+        "Terminate",
+        "Purge",
+        "Deregister",
+        "Release",
+        "Destroy",
+        "Drop",
+        "Empty",
+    ];
+    let verb_is = |verbs: &[&str]| {
+        verbs.iter().any(|v| {
+            name.strip_prefix(v).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(|c: char| !c.is_ascii_lowercase())
+            })
+        })
+    };
+    if verb_is(CREATE) {
+        (1, "Create")
+    } else if verb_is(READ) {
+        (2, "Read")
+    } else if verb_is(UPDATE) {
+        (3, "Update")
+    } else if verb_is(DELETE) {
+        (4, "Delete")
+    } else {
+        (99, "Other")
+    }
+}
+
+/// Milliseconds since the epoch of a CloudTrail time (fractional seconds kept).
+pub fn event_time_millis(s: &str) -> Option<i64> {
+    let secs = parse_event_time(s)?;
+    let frac = s.get(19..s.len() - 1).unwrap_or("");
+    let millis = match frac.strip_prefix('.') {
+        Some(digits) => {
+            let d = format!("{digits:0<3}");
+            d.get(..3).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0)
+        }
+        None => 0,
+    };
+    Some(secs * 1000 + millis)
+}
+
+/// Appends one record as an OCSF event and a newline.
+pub fn write_ocsf_line(
+    out: &mut Vec<u8>,
+    f: &TrailFields<'_>,
+    find: &Findings<'_>,
+    cfg: &NormalizeConfig,
+    scratch: &mut Scratch,
+    original: &[u8],
+    has_whitespace: bool,
+) {
+    let event_source = f.event_source.and_then(|v| v.into_string());
+    let c = classify(event_source, f.event_name);
+    let id = &f.identity;
+    let cap = cfg.max_field_bytes;
+    let mut d = DocWriter::new(out);
+
+    d.int("class_uid", c.class_uid as i64);
+    d.str("class_name", c.class_name);
+    d.int("category_uid", c.category_uid as i64);
+    d.str("category_name", c.category_name);
+    d.int("activity_id", c.activity_id as i64);
+    d.str("activity_name", c.activity_name);
+    d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
+    d.str(
+        "type_name",
+        &format!("{}: {}", c.class_name, c.activity_name),
+    );
+    d.int("severity_id", 1);
+    d.str("severity", "Informational");
+    let millis = f.event_time.and_then(event_time_millis);
+    d.int("time", millis.unwrap_or(0));
+    if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
+        d.str("time_dt", t);
+    }
+
+    // status
+    let console_result = (f.event_name == Some("ConsoleLogin"))
+        .then(|| {
+            f.response_elements
+                .and_then(|r| r.get("ConsoleLogin"))
+                .and_then(|v| v.into_string())
+        })
+        .flatten();
+    let failed = match console_result {
+        Some("Success") => false,
+        Some("Failure") => true,
+        _ => f.failed(),
+    };
+    d.int("status_id", if failed { 2 } else { 1 });
+    d.str("status", if failed { "Failure" } else { "Success" });
+    d.keyword("status_code", f.error_code);
+    d.keyword("status_detail", f.error_message);
+
+    // metadata
+    d.open("metadata");
+    d.str("version", OCSF_VERSION);
+    d.open("product");
+    d.str("name", "CloudTrail");
+    d.str("vendor_name", "AWS");
+    d.keyword("version", f.event_version);
+    d.close();
+    d.keyword("uid", f.event_id);
+    d.keyword("event_code", f.event_type);
+    d.opt_str("original_time", f.event_time);
+    d.open_array("profiles");
+    d.str("", "cloud");
+    d.str("", "datetime");
+    if c.class_uid != API_ACTIVITY.0 {
+        d.str("", "host");
+    }
+    d.close();
+    d.close();
+
+    // cloud
+    d.open("cloud");
+    d.str("provider", "AWS");
+    d.keyword("region", f.aws_region);
+    if present(f.recipient_account_id) {
+        d.open("account");
+        d.keyword("uid", f.recipient_account_id);
+        d.close();
+    }
+    d.close();
+
+    // actor (for Authentication, the user logging in is `user` instead)
+    let has_user = present(id.arn) || present(id.principal_id) || present(id.user_name);
+    if c.class_uid == AUTHENTICATION.0 {
+        d.open("user");
+        write_user_members(&mut d, f);
+        d.close();
+        if let Some(extra) = f.additional_event_data {
+            if let Some(mfa) = extra.get("MFAUsed").and_then(|v| v.into_string()) {
+                d.bool("is_mfa", mfa == "Yes");
+            }
+        }
+    } else {
+        d.open("actor");
+        if has_user || !present(id.invoked_by) {
+            d.open("user");
+            write_user_members(&mut d, f);
+            d.close();
+        }
+        d.keyword("invoked_by", id.invoked_by);
+        d.open("session");
+        if let Some(t) = id.creation_date.and_then(super::ecs::iso_time) {
+            if let Some(ms) = event_time_millis(&t) {
+                d.int("created_time", ms);
+                d.str("created_time_dt", &t);
+            }
+        }
+        if let Some(b) = as_bool(id.mfa_authenticated) {
+            d.bool("is_mfa", b);
+        }
+        d.keyword("issuer", id.issuer_arn);
+        d.close();
+        let idp = if present(id.federated_provider) {
+            id.federated_provider
+        } else {
+            id.identity_provider
+        };
+        if present(idp) {
+            d.open("idp");
+            d.keyword("name", idp);
+            d.close();
+        }
+        d.close();
+    }
+    if c.class_uid == ACCOUNT_CHANGE.0 {
+        write_account_change(&mut d, f);
+    }
+
+    // api
+    let mut truncated: [Option<&str>; 4] = [None; 4];
+    d.open("api");
+    d.str("operation", f.event_name.unwrap_or("unknown"));
+    d.open("service");
+    d.keyword("name", f.event_source);
+    d.close();
+    d.keyword("version", f.api_version);
+    d.open("request");
+    // `request.uid` is required: the event id stands in when a call has no request id.
+    if present(f.request_id) {
+        d.keyword("uid", f.request_id);
+    } else {
+        d.keyword("uid", f.event_id);
+    }
+    if write_blob(&mut d, "data", f.request_parameters, cap, &mut scratch.blob) == Blob::Truncated {
+        truncated[0] = Some("api.request.data");
+    }
+    d.close();
+    d.open("response");
+    d.keyword("error", f.error_code);
+    d.keyword("message", f.error_message);
+    if write_blob(&mut d, "data", f.response_elements, cap, &mut scratch.blob) == Blob::Truncated {
+        truncated[1] = Some("api.response.data");
+    }
+    d.close();
+    d.close();
+
+    // src_endpoint
+    d.open("src_endpoint");
+    match f.source_ip {
+        Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() => d.str("ip", ip),
+        Some(name) => {
+            d.str("name", name);
+            if name.ends_with(".amazonaws.com") {
+                d.str("domain", name);
+            }
+        }
+        None => d.str("name", "unknown"),
+    }
+    d.keyword("uid", f.vpc_endpoint_id);
+    if let Some(geo) = find.geo {
+        write_location(&mut d, geo);
+    }
+    d.close();
+
+    if let Some(ua) = f.user_agent {
+        d.open("http_request");
+        d.str("user_agent", ua);
+        d.close();
+    }
+
+    if c.class_uid == API_ACTIVITY.0 {
+        write_resources(&mut d, f, find);
+    }
+    write_enrichments(&mut d, find);
+
+    let keep_original = match cfg.keep_original {
+        KeepOriginal::Never => false,
+        KeepOriginal::Always => true,
+        KeepOriginal::Truncated => truncated.iter().any(Option::is_some),
+    };
+    if keep_original {
+        scratch.original.clear();
+        if has_whitespace {
+            minify_into(&mut scratch.original, original);
+        } else {
+            scratch.original.extend_from_slice(original);
+        }
+        d.key("raw_data");
+        write_json_str(d.out, std::str::from_utf8(&scratch.original).unwrap_or(""));
+    }
+
+    let other_class = c.class_uid != API_ACTIVITY.0;
+    write_unmapped(&mut d, f, find, other_class, &mut truncated, cap, scratch);
+    d.finish();
+    out.push(b'\n');
+}
+
+/// The calling identity as an OCSF `user`: `uid` the ARN, `uid_alt` the principal id.
+fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
+    let id = &f.identity;
+    d.keyword("type", id.kind);
+    if let Some(t) = id.kind.and_then(|v| v.into_string()) {
+        let type_id = match t {
+            "Root" => 2,
+            "IAMUser" | "AssumedRole" | "FederatedUser" | "SAMLUser" | "WebIdentityUser"
+            | "IdentityCenterUser" => 1,
+            "AWSService" | "AWSAccount" => 3,
+            _ => 99,
+        };
+        d.int("type_id", type_id);
+    }
+    let has_id = present(id.arn) || present(id.principal_id) || present(id.user_name);
+    if present(id.arn) {
+        d.keyword("uid", id.arn);
+    } else if !has_id {
+        // `user` needs a name or a uid: an identity with neither is named by its account.
+        if present(id.account_id) {
+            d.keyword("uid", id.account_id);
+        } else {
+            d.str("uid", "unknown");
+        }
+    }
+    d.keyword("uid_alt", id.principal_id);
+    if present(id.user_name) {
+        d.keyword("name", id.user_name);
+    } else {
+        d.keyword("name", id.issuer_user_name);
+    }
+    d.keyword("credential_uid", id.access_key_id);
+    if present(id.account_id) {
+        d.open("account");
+        d.keyword("uid", id.account_id);
+        d.str("type", "AWS Account");
+        d.int("type_id", 10);
+        d.close();
+    }
+}
+
+/// Account Change: the user changed is `user` (the caller changes itself when the request
+/// names no user), the policy attached or detached is `policy`.
+fn write_account_change(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
+    d.open("user");
+    let target = f.request_parameters.and_then(|r| r.get("userName"));
+    if present(target) {
+        d.keyword("name", target);
+        let arn = f
+            .response_elements
+            .and_then(|r| r.get("user"))
+            .and_then(|u| u.get("arn"));
+        d.keyword("uid", arn);
+    } else {
+        write_user_members(d, f);
+    }
+    d.close();
+    let policy_arn = f.request_parameters.and_then(|r| r.get("policyArn"));
+    let policy_name = f.request_parameters.and_then(|r| r.get("policyName"));
+    if present(policy_arn) || present(policy_name) {
+        d.open("policy");
+        d.keyword("uid", policy_arn);
+        d.keyword("name", policy_name);
+        d.close();
+    }
+}
+
+fn write_location(d: &mut DocWriter<'_>, geo: &super::geoip::GeoAnswer) {
+    if !geo.has_geo() && geo.as_organization.is_none() {
+        return;
+    }
+    d.open("location");
+    d.opt_str("city", geo.city_name.as_deref());
+    d.opt_str("continent", geo.continent_name.as_deref());
+    d.opt_str("country", geo.country_iso_code.as_deref());
+    d.opt_str("region", geo.region_iso_code.as_deref());
+    d.opt_str("postal_code", geo.postal_code.as_deref());
+    if let Some((lat, lon)) = geo.location {
+        // OCSF coordinates are [longitude, latitude], as GeoJSON.
+        d.key("coordinates");
+        let _ = write!(d.out, "[{lon:?},{lat:?}]");
+    }
+    d.opt_str("isp", geo.as_organization.as_deref());
+    d.close();
+}
+
+/// `resources`: the record's own list, then the ARNs trailhose found in the call.
+fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>, find: &Findings<'_>) {
+    d.open_array("resources");
+    let mut listed: Vec<&str> = Vec::new();
+    if let Some(list) = f.resources.and_then(|r| r.as_array()) {
+        for r in list.iter() {
+            let Some(arn) = r.get("ARN").filter(|v| !v.is_null()) else {
+                continue;
+            };
+            d.open("");
+            d.keyword("uid", Some(arn));
+            d.keyword("type", r.get("type"));
+            d.close();
+            if let Some(s) = arn.into_string() {
+                listed.push(s);
+            }
+        }
+    }
+    for arn in find.resources {
+        if !listed.contains(&arn.as_str()) {
+            d.open("");
+            d.str("uid", arn);
+            d.close();
+        }
+    }
+    d.close();
+}
+
+/// trailhose's findings as OCSF enrichments: the attributed actor, the noise verdict.
+fn write_enrichments(d: &mut DocWriter<'_>, find: &Findings<'_>) {
+    d.open_array("enrichments");
+    if let Some(actor) = find.actor {
+        d.open("");
+        d.str("name", "actor");
+        d.str("value", actor.principal.as_deref().unwrap_or("unknown"));
+        d.str("type", "attribution");
+        d.str("provider", "trailhose");
+        d.key("data");
+        actor.write_json(d.out);
+        d.close();
+    }
+    if let Some(noise) = find.noise {
+        d.open("");
+        d.str("name", "noise");
+        d.str(
+            "value",
+            if noise.aws_internal() {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        d.str("type", "noise");
+        d.str("provider", "trailhose");
+        d.open("data");
+        d.opt_str("source_kind", find.source_kind);
+        d.open_array("reasons");
+        for r in &noise.reasons {
+            d.str("", r.label());
+        }
+        d.close();
+        d.close();
+        d.close();
+    }
+    d.close();
+}
+
+/// `unmapped`: the CloudTrail fields OCSF has no place for, by their CloudTrail names.
+fn write_unmapped(
+    d: &mut DocWriter<'_>,
+    f: &TrailFields<'_>,
+    find: &Findings<'_>,
+    other_class: bool,
+    truncated: &mut [Option<&str>; 4],
+    cap: usize,
+    scratch: &mut Scratch,
+) {
+    d.open("unmapped");
+    d.keyword("eventCategory", f.event_category);
+    if let Some(b) = as_bool(f.management_event) {
+        d.bool("managementEvent", b);
+    }
+    if let Some(b) = as_bool(f.read_only) {
+        d.bool("readOnly", b);
+    }
+    d.keyword("sharedEventId", f.shared_event_id);
+    d.keyword(
+        "sessionCredentialFromConsole",
+        f.session_credential_from_console,
+    );
+    if let Some(tls) = f.tls_details {
+        d.open("tlsDetails");
+        d.keyword("tlsVersion", tls.get("tlsVersion"));
+        d.keyword("cipherSuite", tls.get("cipherSuite"));
+        d.keyword(
+            "clientProvidedHostHeader",
+            tls.get("clientProvidedHostHeader"),
+        );
+        d.close();
+    }
+    if write_blob(
+        d,
+        "additionalEventData",
+        f.additional_event_data,
+        cap,
+        &mut scratch.blob,
+    ) == Blob::Truncated
+    {
+        truncated[2] = Some("unmapped.additionalEventData");
+    }
+    if write_blob(
+        d,
+        "serviceEventDetails",
+        f.service_event_details,
+        cap,
+        &mut scratch.blob,
+    ) == Blob::Truncated
+    {
+        truncated[3] = Some("unmapped.serviceEventDetails");
+    }
+    if present(f.insight_details) {
+        d.keyword("insightDetails", f.insight_details);
+    }
+    d.open("trailhose");
+    if let Some(geo) = find.geo {
+        if let Some(n) = geo.as_number {
+            d.int("source_as_number", n as i64);
+        }
+    }
+    if other_class {
+        // Authentication and Account Change have no `resources`: the ARNs stay here.
+        d.open_array("resources");
+        if let Some(list) = f.resources.and_then(|r| r.as_array()) {
+            for r in list.iter() {
+                if let Some(arn) = r.get("ARN").filter(|v| !v.is_null()) {
+                    d.keyword("", Some(arn));
+                }
+            }
+        }
+        for arn in find.resources {
+            d.str("", arn);
+        }
+        d.close();
+    }
+    let mut unmapped_cut = false;
+    if f.has_unknown || f.identity.has_unknown {
+        scratch.unmapped.clear();
+        f.write_unmapped(&mut scratch.unmapped);
+        let (text, cut) = cap_utf8(&scratch.unmapped, cap);
+        d.key("other");
+        write_json_text_as_string(d.out, text);
+        unmapped_cut = cut;
+    }
+    d.open_array("truncated");
+    for t in truncated.iter().flatten() {
+        d.str("", t);
+    }
+    if unmapped_cut {
+        d.str("", "unmapped.trailhose.other");
+    }
+    d.close();
+    d.close();
+    d.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activities_from_verbs() {
+        assert_eq!(api_activity("CreateBucket").0, 1);
+        assert_eq!(api_activity("DescribeInstances").0, 2);
+        assert_eq!(api_activity("GetObject").0, 2);
+        assert_eq!(api_activity("PutBucketPolicy").0, 3);
+        assert_eq!(api_activity("TerminateInstances").0, 4);
+        assert_eq!(api_activity("AssumeRole").0, 99);
+        // A verb must end at a word boundary: "Settle" is not "Set".
+        assert_eq!(api_activity("Settle").0, 99);
+        assert_eq!(api_activity("Get").0, 2);
+    }
+
+    #[test]
+    fn classes() {
+        let c = classify(Some("signin.amazonaws.com"), Some("ConsoleLogin"));
+        assert_eq!((c.class_uid, c.activity_id), (3002, 1));
+        let c = classify(Some("iam.amazonaws.com"), Some("CreateUser"));
+        assert_eq!((c.class_uid, c.activity_id), (3001, 1));
+        let c = classify(Some("iam.amazonaws.com"), Some("CreateRole"));
+        assert_eq!((c.class_uid, c.activity_id), (6003, 1));
+        let c = classify(None, None);
+        assert_eq!((c.class_uid, c.activity_id), (6003, 0));
+    }
+
+    #[test]
+    fn millis() {
+        assert_eq!(event_time_millis("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(event_time_millis("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(event_time_millis("1970-01-01T00:00:01.123456Z"), Some(1123));
+        assert_eq!(event_time_millis("nope"), None);
+    }
+}
