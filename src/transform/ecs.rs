@@ -127,10 +127,16 @@ pub fn write_ecs_line(
     d.str("version", ECS_VERSION);
     d.close();
 
+    // What no field takes, found now: if it is cut, the original must ride along too.
+    scratch.unmapped.clear();
+    if f.has_unknown || f.identity.has_unknown {
+        f.write_unmapped(&mut scratch.unmapped);
+    }
+    let unmapped_cut = scratch.unmapped.len() > cap;
     let keep_original = match cfg.keep_original {
         KeepOriginal::Never => false,
         KeepOriginal::Always => true,
-        KeepOriginal::Truncated => truncated.iter().any(Option::is_some),
+        KeepOriginal::Truncated => unmapped_cut || truncated.iter().any(Option::is_some),
     };
     write_event(&mut d, f, keep_original, original, has_whitespace, scratch);
 
@@ -403,9 +409,7 @@ fn write_trailhose(
     }
     write_lifted(d, f);
     let mut unmapped_cut = false;
-    if f.has_unknown || f.identity.has_unknown {
-        scratch.unmapped.clear();
-        f.write_unmapped(&mut scratch.unmapped);
+    if !scratch.unmapped.is_empty() {
         let (text, cut) = cap_utf8(&scratch.unmapped, cap);
         d.key("unmapped");
         write_json_text_as_string(d.out, text);

@@ -368,10 +368,27 @@ pub fn write_ocsf_line(
     }
     write_enrichments(&mut d, find);
 
+    // What no field takes, found now: if it is cut, the original must ride along too.
+    scratch.unmapped.clear();
+    if f.has_unknown || f.identity.has_unknown {
+        f.write_unmapped(&mut scratch.unmapped);
+    }
+    let blob_cut = |v: Option<simd_json::tape::Value<'_, '_>>, scratch: &mut Vec<u8>| {
+        v.is_some_and(|v| {
+            scratch.clear();
+            super::json_writer::write_compact(scratch, v, true);
+            scratch.len() > cap
+        })
+    };
     let keep_original = match cfg.keep_original {
         KeepOriginal::Never => false,
         KeepOriginal::Always => true,
-        KeepOriginal::Truncated => truncated.iter().any(Option::is_some),
+        KeepOriginal::Truncated => {
+            scratch.unmapped.len() > cap
+                || truncated.iter().any(Option::is_some)
+                || blob_cut(f.additional_event_data, &mut scratch.blob)
+                || blob_cut(f.service_event_details, &mut scratch.blob)
+        }
     };
     if keep_original {
         scratch.original.clear();
@@ -621,9 +638,7 @@ fn write_unmapped(
         d.close();
     }
     let mut unmapped_cut = false;
-    if f.has_unknown || f.identity.has_unknown {
-        scratch.unmapped.clear();
-        f.write_unmapped(&mut scratch.unmapped);
+    if !scratch.unmapped.is_empty() {
         let (text, cut) = cap_utf8(&scratch.unmapped, cap);
         d.key("other");
         write_json_text_as_string(d.out, text);
