@@ -395,6 +395,16 @@ fn explain_toml(e: toml::de::Error) -> String {
     if msg.contains("missing field `type`") {
         return format!("{msg}\nevery [source] and [[sink]] needs a type, e.g. type = \"dir\" or type = \"ndjson\"");
     }
+    if msg.contains("expected one of `raw`, `ecs`, `ocsf`") {
+        return format!(
+            "{msg}\n[[sink]] format must be \"raw\" (the record as delivered), \"ecs\" or \"ocsf\""
+        );
+    }
+    if msg.contains("expected one of `never`, `truncated`, `always`") {
+        return format!(
+            "{msg}\nnormalize.keep_original must be \"never\", \"truncated\" or \"always\""
+        );
+    }
     if msg.contains("missing field `source`") {
         return format!("{msg}\nadd a [source] table, e.g. [source] with type = \"dir\" and paths = [\"AWSLogs\"]");
     }

@@ -275,6 +275,11 @@ pub fn write_ocsf_line(
                 d.bool("is_mfa", mfa == "Yes");
             }
         }
+        // Authentication needs the service logged in to (or its endpoint): the console's
+        // sign-in service.
+        d.open("service");
+        d.str("name", event_source.unwrap_or("signin.amazonaws.com"));
+        d.close();
     } else {
         d.open("actor");
         if has_user || !present(id.invoked_by) {
