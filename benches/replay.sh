@@ -3,6 +3,8 @@
 # default), timed in one run against the tools people use for the same job:
 #   trailhose replay DIR -o /dev/null                   (raw output; dedupe on, the default)
 #   trailhose replay DIR -o /dev/null --enrich ...      (attribution, GeoIP/ASN, noise, resources)
+#   trailhose replay DIR -o /dev/null --format ecs      (Elastic Common Schema)
+#   trailhose replay DIR -o /dev/null --format ocsf     (OCSF 1.1.0)
 #   zcat FILES | jq -c '.Records[]?'      (the usual one-liner)
 #   zcat FILES > /dev/null                 (single-process decompress floor)
 #   libdeflate-gunzip -c FILES > /dev/null (the fastest inflater: the physical floor)
@@ -63,6 +65,10 @@ measure "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'" "$runs"
 th_secs=$secs; th_rss=$rss_mb
 measure "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --enrich --geoip-city '$dir/geoip/city.mmdb' --geoip-asn '$dir/geoip/asn.mmdb'" "$runs"
 en_secs=$secs; en_rss=$rss_mb
+measure "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ecs" "$runs"
+ecs_secs=$secs; ecs_rss=$rss_mb
+measure "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ocsf" "$runs"
+ocsf_secs=$secs; ocsf_rss=$rss_mb
 records=$(grep -o '^trailhose: [0-9,]* records out' "$summary" | tr -dc '0-9')
 rm -f "$summary"
 measure "xargs -a '$files' zcat | jq -c '.Records[]?'"
@@ -79,14 +85,18 @@ row() { # name secs rss
 echo
 row "trailhose replay -o /dev/null" "$th_secs" "$th_rss"
 row "trailhose replay --enrich (all on)" "$en_secs" "$en_rss"
+row "trailhose replay --format ecs" "$ecs_secs" "$ecs_rss"
+row "trailhose replay --format ocsf" "$ocsf_secs" "$ocsf_rss"
 row "zcat | jq -c '.Records[]?'" "$jq_secs" "$jq_rss"
 row "zcat > /dev/null" "$zcat_secs" "$zcat_rss"
 row "libdeflate-gunzip -c > /dev/null" "$ld_secs" "$ld_rss"
 echo
-awk -v t="$th_secs" -v e="$en_secs" -v j="$jq_secs" -v z="$zcat_secs" -v l="$ld_secs" -v c="$(nproc)" -v r="$records" 'BEGIN {
+awk -v t="$th_secs" -v e="$en_secs" -v es="$ecs_secs" -v os="$ocsf_secs" -v j="$jq_secs" -v z="$zcat_secs" -v l="$ld_secs" -v c="$(nproc)" -v r="$records" 'BEGIN {
   printf "records: %d\n", r
   printf "trailhose vs jq (records/s):         %6.1fx  (target >= 20x)\n", j/t
   printf "trailhose vs zcat (MB/s):            %6.2fx  (target >= 2x)\n", z/t
   printf "trailhose vs libdeflate, all cores:  %6.2f   (share of %d cores of libdeflate; aim >= 0.33)\n", l/t/c, c
   printf "enriched vs raw (throughput):        %6.2f   (target >= 0.70)\n", t/e
+  printf "ecs vs raw (throughput):             %6.2f   (target >= 0.70)\n", t/es
+  printf "ocsf vs raw (throughput):            %6.2f   (target >= 0.70)\n", t/os
 }'

@@ -21,7 +21,7 @@ use crate::dead_letter::DeadLetterWriter;
 use crate::metrics as m;
 use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
-use crate::sink::SinkOutcome;
+use crate::sink::{BufferPool, SinkOutcome};
 use crate::source::{dir, stdin};
 use crate::state::StateDir;
 use crate::stats::RunStats;
@@ -229,9 +229,16 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         dedupe: dedupe.clone(),
         geoip,
         filter: config.filter.clone(),
-        formats,
         sink_formats,
         normalize: config.normalize.clone(),
+        normalized: formats.iter().any(|f| *f != Format::Raw),
+        // As many as can be in use at once (each worker filling one per format, each sink's
+        // channel full): the pool keeps the high-water mark the bounds allow, no more.
+        buffers: Arc::new(BufferPool::new(
+            2 * workers * formats.len() + bounds.channel_batches * config.sinks.len(),
+            2 * (bounds.batch_bytes + bounds.max_record_bytes),
+        )),
+        formats,
     });
     let mut worker_threads = Vec::with_capacity(workers);
     for i in 0..workers {

@@ -16,14 +16,14 @@ use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
 use crate::metrics as m;
-use crate::sink::{Batch, SinkBatch};
+use crate::sink::{Batch, BufferPool, SinkBatch};
 use crate::stats::RunStats;
 use crate::transform::attribution::Actor;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
 use crate::transform::dedupe::{event_id_bits, DedupeTable};
 use crate::transform::ecs::write_ecs_line;
 use crate::transform::enrich::{source_kind, write_enrichment};
-use crate::transform::fields::RecordView;
+use crate::transform::fields::{clean_json_text, RecordView};
 use crate::transform::filter::DropReason;
 use crate::transform::filter::FilterConfig;
 use crate::transform::geoip::GeoIp;
@@ -70,15 +70,16 @@ pub struct WorkerShared {
     pub sink_formats: Vec<usize>,
     /// How `ecs` and `ocsf` are written.
     pub normalize: NormalizeConfig,
+    /// Whether some sink takes `ecs` or `ocsf`.
+    pub normalized: bool,
+    /// Batch buffers to reuse.
+    pub buffers: Arc<BufferPool>,
 }
 
 impl WorkerShared {
     /// Whether records must be looked into (a tape is needed) rather than copied as they are.
     fn needs_fields(&self) -> bool {
-        self.enrich
-            || self.filter.is_active()
-            || self.dedupe.is_some()
-            || self.formats.iter().any(|f| *f != Format::Raw)
+        self.enrich || self.filter.is_active() || self.dedupe.is_some() || self.normalized
     }
 }
 
@@ -104,6 +105,9 @@ pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
         }
     }
 }
+
+/// Room a batch buffer has beyond `batch_bytes`, for the record that crosses it.
+const BATCH_SLACK_BYTES: usize = 64 * 1024;
 
 /// Files up to this size (compressed) are read whole before decoding; larger ones are streamed.
 const WHOLE_READ_MAX_BYTES: u64 = 4 * 1024 * 1024;
@@ -245,7 +249,15 @@ impl<'a> BlobOutput<'a> {
         may_wait: bool,
     ) {
         let shared = self.shared;
-        let v = &RecordView::read(record);
+        // With a normalized format, its fields are read once and the view taken from them.
+        let fields = shared.normalized.then(|| TrailFields {
+            clean_strings: !has_whitespace && clean_json_text(bytes),
+            ..TrailFields::read(record)
+        });
+        let v = &match &fields {
+            Some(f) => f.view(),
+            None => RecordView::read(record),
+        };
         let noise = if shared.enrich || shared.filter.needs_noise() {
             classify_noise(v)
         } else {
@@ -277,7 +289,7 @@ impl<'a> BlobOutput<'a> {
             return;
         }
         if !shared.enrich {
-            self.emit(Some(record), bytes, has_whitespace, None);
+            self.emit(Some(record), fields.as_ref(), bytes, has_whitespace, None);
             return;
         }
         if may_wait && shared.window.enabled() {
@@ -301,7 +313,13 @@ impl<'a> BlobOutput<'a> {
             actor: &actor,
             noise: &noise,
         };
-        self.emit(Some(record), bytes, has_whitespace, Some(&enriched));
+        self.emit(
+            Some(record),
+            fields.as_ref(),
+            bytes,
+            has_whitespace,
+            Some(&enriched),
+        );
         if shared.window.enabled() {
             if let Some(key) = issued_key(v) {
                 let woken = shared.window.take_key(key);
@@ -317,6 +335,7 @@ impl<'a> BlobOutput<'a> {
     fn emit(
         &mut self,
         record: Option<Value<'_, '_>>,
+        fields: Option<&TrailFields<'_>>,
         bytes: &[u8],
         has_whitespace: bool,
         enriched: Option<&Enriched<'_, '_>>,
@@ -373,7 +392,13 @@ impl<'a> BlobOutput<'a> {
                     }
                 }
             };
-            let fields = TrailFields::read(value);
+            let fields = match fields {
+                Some(f) => *f,
+                None => TrailFields {
+                    clean_strings: !has_whitespace && clean_json_text(bytes),
+                    ..TrailFields::read(value)
+                },
+            };
             let cfg = &shared.normalize;
             let scratch = &mut self.scratch;
             match format {
@@ -401,7 +426,7 @@ impl<'a> BlobOutput<'a> {
                 Ok(tape) => self.write_parsed(tape.as_value(), &w.bytes, w.has_whitespace, false),
                 Err(_) => {
                     // It parsed when it was held: this cannot happen, but must not lose it.
-                    self.emit(None, &w.bytes, w.has_whitespace, None);
+                    self.emit(None, None, &w.bytes, w.has_whitespace, None);
                 }
             }
             self.held_acks.push(w.ack);
@@ -445,8 +470,9 @@ impl<'a> BlobOutput<'a> {
             .iter_mut()
             .map(|b| {
                 Arc::new(Batch {
-                    bytes: std::mem::take(b),
+                    bytes: std::mem::replace(b, self.shared.buffers.take()),
                     records,
+                    pool: Some(self.shared.buffers.clone()),
                 })
             })
             .collect();
@@ -477,10 +503,15 @@ impl<'a> BlobOutput<'a> {
 impl RecordOutput for BlobOutput<'_> {
     fn record(&mut self, record: Record<'_>) {
         let shared = self.shared;
+        // Room for this record in every format: a normalized event can reach about twice the
+        // record (blobs capped at its size, plus the original when asked). Growing a full
+        // batch buffer would copy it and fault in fresh pages, so batches start with slack.
+        let room = record.bytes.len() * 3 + 4096;
         for buf in &mut self.bufs {
             if buf.capacity() == 0 {
-                buf.reserve(shared.batch_bytes + record.bytes.len() + 1);
+                buf.reserve(shared.batch_bytes + BATCH_SLACK_BYTES);
             }
+            buf.reserve(room);
         }
         match record.parsed {
             Some(v) if shared.needs_fields() => {
@@ -489,7 +520,7 @@ impl RecordOutput for BlobOutput<'_> {
             // Records over the tape limit have no fields at hand: written as they are (the
             // normalized formats parse them on their own), never dropped by a filter or
             // dedupe (see the README).
-            _ => self.emit(None, record.bytes, record.has_whitespace, None),
+            _ => self.emit(None, None, record.bytes, record.has_whitespace, None),
         }
         if self.bufs.iter().any(|b| b.len() >= shared.batch_bytes) {
             self.flush();

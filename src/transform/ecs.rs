@@ -6,9 +6,10 @@
 //! `user.effective.*`, `related.*` and `trailhose.*`.
 
 use simd_json::prelude::*;
+use simd_json::tape::Value;
 
 use super::attribution::Actor;
-use super::fields::parse_event_time;
+use super::fields::{parse_event_time, write_json_str};
 use super::json_writer::{
     as_bool, cap_utf8, write_blob, write_compact, write_json_text_as_string, Blob, DocWriter,
 };
@@ -31,11 +32,13 @@ pub fn write_ecs_line(
     has_whitespace: bool,
 ) {
     let mut d = DocWriter::new(out);
+    d.clean = f.clean_strings;
     let cap = cfg.max_field_bytes;
+    let req = RequestKeys::read(f.request_parameters);
     let id = &f.identity;
 
     if let Some(t) = f.event_time.filter(|t| parse_event_time(t).is_some()) {
-        d.str("@timestamp", t);
+        d.rstr("@timestamp", t);
     }
 
     // aws.cloudtrail.*: what ECS has no place for, named as Elastic names it.
@@ -48,18 +51,26 @@ pub fn write_ecs_line(
     d.keyword("arn", id.arn);
     d.keyword("access_key_id", id.access_key_id);
     d.keyword("invoked_by", id.invoked_by);
-    d.open("session_context");
-    d.keyword("mfa_authenticated", id.mfa_authenticated);
-    if let Some(t) = id.creation_date.and_then(iso_time) {
-        d.str("creation_date", &t);
+    // Opened only when there is something to put in (an empty open is written, then taken
+    // back: cheap, but not free on every record).
+    if id.mfa_authenticated.is_some()
+        || id.creation_date.is_some()
+        || id.issuer_type.is_some()
+        || id.issuer_arn.is_some()
+    {
+        d.open("session_context");
+        d.keyword("mfa_authenticated", id.mfa_authenticated);
+        if let Some(t) = id.creation_date.and_then(iso_time) {
+            d.rstr("creation_date", &t);
+        }
+        d.open("session_issuer");
+        d.keyword("type", id.issuer_type);
+        d.keyword("principal_id", id.issuer_principal_id);
+        d.keyword("arn", id.issuer_arn);
+        d.keyword("account_id", id.issuer_account_id);
+        d.close();
+        d.close();
     }
-    d.open("session_issuer");
-    d.keyword("type", id.issuer_type);
-    d.keyword("principal_id", id.issuer_principal_id);
-    d.keyword("arn", id.issuer_arn);
-    d.keyword("account_id", id.issuer_account_id);
-    d.close();
-    d.close();
     d.close();
     d.keyword("event_category", f.event_category);
     d.keyword("error_code", f.error_code);
@@ -112,7 +123,7 @@ pub fn write_ecs_line(
     d.close();
 
     d.open("cloud");
-    d.str("provider", "aws");
+    d.lit("provider", "aws");
     d.keyword("region", f.aws_region);
     d.open("account");
     if present(id.account_id) {
@@ -141,37 +152,26 @@ pub fn write_ecs_line(
     write_event(&mut d, f, keep_original, original, has_whitespace, scratch);
 
     // group.* and user.target/changes for IAM calls, as Elastic lifts them.
-    d.open("group");
-    d.keyword(
-        "id",
-        f.response_elements
-            .and_then(|r| r.get("group"))
-            .and_then(|g| g.get("groupId")),
-    );
-    d.keyword(
-        "name",
-        f.request_parameters.and_then(|r| r.get("groupName")),
-    );
-    d.close();
+    let (response_group, response_user) = response_group_and_user(f.response_elements);
+    if response_group.is_some() || req.group_name.is_some() {
+        d.open("group");
+        d.keyword("id", response_group.and_then(|g| g.get("groupId")));
+        d.keyword("name", req.group_name);
+        d.close();
+    }
 
     let source_ip = f
         .source_ip
         .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
     let effective = find.actor.and_then(effective_user);
-    write_related(&mut d, f, source_ip, effective);
+    write_related(&mut d, f, &req, source_ip, effective);
 
     d.open("source");
-    d.opt_str("address", f.source_ip);
-    d.opt_str("ip", source_ip);
-    if let Some(geo) = find.geo {
-        if geo.has_geo() {
-            d.key("geo");
-            geo.write_ecs_geo(d.out);
-        }
-        if geo.as_number.is_some() {
-            d.key("as");
-            geo.write_ecs_as(d.out);
-        }
+    d.opt_rstr("address", f.source_ip);
+    d.opt_rstr("ip", source_ip);
+    if let (Some(geo), Some(_)) = (find.geo, source_ip) {
+        // `source.address` is written: the cached `,"geo":...,"as":...` members follow it.
+        d.append_members(geo.members());
     }
     d.close();
 
@@ -185,21 +185,17 @@ pub fn write_ecs_line(
         d.keyword("name", id.user_name);
     }
     d.keyword("id", id.principal_id);
-    d.open("target");
-    d.keyword(
-        "id",
-        f.response_elements
-            .and_then(|r| r.get("user"))
-            .and_then(|u| u.get("userId")),
-    );
-    d.keyword("name", f.request_parameters.and_then(|r| r.get("userName")));
-    d.close();
-    d.open("changes");
-    d.keyword(
-        "name",
-        f.request_parameters.and_then(|r| r.get("newUserName")),
-    );
-    d.close();
+    if response_user.is_some() || req.user_name.is_some() {
+        d.open("target");
+        d.keyword("id", response_user.and_then(|u| u.get("userId")));
+        d.keyword("name", req.user_name);
+        d.close();
+    }
+    if req.new_user_name.is_some() {
+        d.open("changes");
+        d.keyword("name", req.new_user_name);
+        d.close();
+    }
     if let Some((principal, name)) = effective {
         d.open("effective");
         d.str("id", principal);
@@ -210,23 +206,49 @@ pub fn write_ecs_line(
 
     if let Some(ua) = f.user_agent {
         d.open("user_agent");
-        d.str("original", ua);
+        d.rstr("original", ua);
         let p = parse_user_agent(ua);
-        d.opt_str("name", p.name);
-        d.opt_str("version", p.version);
+        d.opt_rstr("name", p.name);
+        d.opt_rstr("version", p.version);
         d.open("os");
         d.opt_str("name", p.os_name);
-        d.opt_str("version", p.os_version);
+        d.opt_rstr("version", p.os_version);
         if let (Some(n), Some(v)) = (p.os_name, p.os_version) {
-            d.str("full", &format!("{n} {v}"));
+            // "name version", written in place (no allocation per record).
+            d.key("full");
+            let start = d.out.len();
+            write_json_str(d.out, n);
+            d.out.pop();
+            d.out.push(b' ');
+            let mid = d.out.len();
+            write_json_str(d.out, v);
+            d.out.remove(mid);
+            debug_assert!(d.out[start] == b'"');
         }
         d.close();
         d.close();
     }
 
-    write_trailhose(&mut d, f, find, &truncated, cap, scratch);
+    write_trailhose(&mut d, &req, find, &truncated, cap, scratch);
     d.finish();
     out.push(b'\n');
+}
+
+/// `responseElements.group` and `.user`, in one pass over the response.
+fn response_group_and_user<'a>(
+    response: Option<Value<'a, 'a>>,
+) -> (Option<Value<'a, 'a>>, Option<Value<'a, 'a>>) {
+    let (mut group, mut user) = (None, None);
+    if let Some(r) = response.and_then(|r| r.as_object()) {
+        for (k, v) in r.iter() {
+            match k {
+                "group" if v.is_object() => group = Some(v),
+                "user" if v.is_object() => user = Some(v),
+                _ => {}
+            }
+        }
+    }
+    (group, user)
 }
 
 fn write_event(
@@ -238,12 +260,12 @@ fn write_event(
     scratch: &mut Scratch,
 ) {
     d.open("event");
-    d.opt_str("action", f.event_name);
+    d.opt_rstr("action", f.event_name);
     d.keyword("provider", f.event_source);
     d.keyword("id", f.event_id);
-    d.str("kind", "event");
-    d.str("module", "aws");
-    d.str("dataset", "aws.cloudtrail");
+    d.lit("kind", "event");
+    d.lit("module", "aws");
+    d.lit("dataset", "aws.cloudtrail");
     let mut outcome = if f.failed() { "failure" } else { "success" };
     if f.event_name == Some("ConsoleLogin") {
         match f
@@ -256,16 +278,16 @@ fn write_event(
             _ => {}
         }
     }
-    d.str("outcome", outcome);
+    d.lit("outcome", outcome);
     let (category, types) = f.event_name.map_or((&[][..], &["info"][..]), categorize);
     d.open_array("category");
     for c in category {
-        d.str("", c);
+        d.lit("", c);
     }
     d.close();
     d.open_array("type");
     for t in types {
-        d.str("", t);
+        d.lit("", t);
     }
     d.close();
     if keep_original {
@@ -317,7 +339,7 @@ fn write_console_login(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     if let Some(v) = s("MobileVersion") {
         d.bool("mobile_version", v != "No");
     }
-    d.opt_str("login_to", s("LoginTo"));
+    d.opt_rstr("login_to", s("LoginTo"));
     if let Some(v) = s("MFAUsed") {
         d.bool("mfa_used", v != "No");
     }
@@ -328,6 +350,7 @@ fn write_console_login(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
 fn write_related(
     d: &mut DocWriter<'_>,
     f: &TrailFields<'_>,
+    req: &RequestKeys<'_>,
     source_ip: Option<&str>,
     effective: Option<(&str, &str)>,
 ) {
@@ -336,8 +359,8 @@ fn write_related(
     let mut users: [Option<&str>; 4] = [None; 4];
     let candidates = [
         f.identity.user_name.and_then(|v| v.into_string()),
-        f.request_str("userName"),
-        f.request_str("newUserName"),
+        req.user_name.and_then(|v| v.into_string()),
+        req.new_user_name.and_then(|v| v.into_string()),
         effective.map(|(_, name)| name),
     ];
     for (i, c) in candidates.into_iter().enumerate() {
@@ -349,7 +372,7 @@ fn write_related(
     d.close();
     if let Some(ip) = source_ip {
         d.open_array("ip");
-        d.str("", ip);
+        d.rstr("", ip);
         d.close();
     }
     d.close();
@@ -363,9 +386,9 @@ fn write_tls(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
         match v.split_once('v') {
             Some((proto, ver)) => {
                 d.str("version_protocol", &proto.to_ascii_lowercase());
-                d.str("version", ver);
+                d.rstr("version", ver);
             }
-            None => d.str("version", v),
+            None => d.rstr("version", v),
         }
     }
     d.keyword("cipher", tls.get("cipherSuite"));
@@ -378,7 +401,7 @@ fn write_tls(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
 /// `trailhose.*`: the findings ECS has no field for, and what normalizing did.
 fn write_trailhose(
     d: &mut DocWriter<'_>,
-    f: &TrailFields<'_>,
+    req: &RequestKeys<'_>,
     find: &Findings<'_>,
     truncated: &[Option<&str>; 4],
     cap: usize,
@@ -395,7 +418,7 @@ fn write_trailhose(
         d.bool("aws_internal", noise.aws_internal());
         d.open_array("reasons");
         for r in &noise.reasons {
-            d.str("", r.label());
+            d.lit("", r.label());
         }
         d.close();
         d.close();
@@ -407,7 +430,7 @@ fn write_trailhose(
         }
         d.close();
     }
-    write_lifted(d, f);
+    write_lifted(d, req);
     let mut unmapped_cut = false;
     if !scratch.unmapped.is_empty() {
         let (text, cut) = cap_utf8(&scratch.unmapped, cap);
@@ -415,45 +438,81 @@ fn write_trailhose(
         write_json_text_as_string(d.out, text);
         unmapped_cut = cut;
     }
-    d.open_array("truncated");
-    for name in truncated.iter().flatten() {
-        d.str("", &format!("aws.cloudtrail.{name}"));
+    if unmapped_cut || truncated.iter().any(Option::is_some) {
+        d.open_array("truncated");
+        for name in truncated.iter().flatten() {
+            d.str("", &format!("aws.cloudtrail.{name}"));
+        }
+        if unmapped_cut {
+            d.lit("", "trailhose.unmapped");
+        }
+        d.close();
     }
-    if unmapped_cut {
-        d.str("", "trailhose.unmapped");
-    }
-    d.close();
     d.close();
 }
 
-/// Request parameters that searches and rules use most, lifted out of the blob into typed
-/// (keyword) fields under `trailhose.request.*`. Always strings, whatever the API.
-pub const LIFTED: &[(&str, &str)] = &[
-    ("bucketName", "bucket_name"),
-    ("key", "object_key"),
-    ("roleArn", "role_arn"),
-    ("roleSessionName", "role_session_name"),
-    ("roleName", "role_name"),
-    ("policyArn", "policy_arn"),
-    ("userName", "user_name"),
-    ("groupName", "group_name"),
-    ("functionName", "function_name"),
-    ("keyId", "key_id"),
-    ("secretId", "secret_id"),
-    ("instanceId", "instance_id"),
-];
+/// The `trailhose.request.*` name of a request parameter that searches and rules use most,
+/// lifted out of the blob into a typed (keyword) field: always a string, whatever the API.
+pub fn lifted_name(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "bucketName" => "bucket_name",
+        "key" => "object_key",
+        "roleArn" => "role_arn",
+        "roleSessionName" => "role_session_name",
+        "roleName" => "role_name",
+        "policyArn" => "policy_arn",
+        "userName" => "user_name",
+        "groupName" => "group_name",
+        "functionName" => "function_name",
+        "keyId" => "key_id",
+        "secretId" => "secret_id",
+        "instanceId" => "instance_id",
+        _ => return None,
+    })
+}
 
-fn write_lifted(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
-    let Some(req) = f.request_parameters.and_then(|r| r.as_object()) else {
-        return;
-    };
-    d.open("request");
-    for (k, v) in req.iter() {
-        if let Some((_, name)) = LIFTED.iter().find(|(from, _)| *from == k) {
-            if !v.is_object() && !v.is_array() {
-                d.keyword(name, Some(v));
+/// The request parameters the mapping reads, found in one pass over `requestParameters`.
+#[derive(Default)]
+struct RequestKeys<'a> {
+    user_name: Option<Value<'a, 'a>>,
+    new_user_name: Option<Value<'a, 'a>>,
+    group_name: Option<Value<'a, 'a>>,
+    /// Lifted parameters in record order (at most one per name).
+    lifted: [Option<(&'static str, Value<'a, 'a>)>; 12],
+}
+
+impl<'a> RequestKeys<'a> {
+    fn read(request: Option<Value<'a, 'a>>) -> Self {
+        let mut keys = RequestKeys::default();
+        let Some(req) = request.and_then(|r| r.as_object()) else {
+            return keys;
+        };
+        let mut n = 0;
+        for (k, v) in req.iter() {
+            match k {
+                "userName" => keys.user_name = Some(v),
+                "newUserName" => keys.new_user_name = Some(v),
+                "groupName" => keys.group_name = Some(v),
+                _ => {}
+            }
+            if let Some(name) = lifted_name(k) {
+                if n < keys.lifted.len() && !v.is_object() && !v.is_array() {
+                    keys.lifted[n] = Some((name, v));
+                    n += 1;
+                }
             }
         }
+        keys
+    }
+}
+
+fn write_lifted(d: &mut DocWriter<'_>, req: &RequestKeys<'_>) {
+    if req.lifted[0].is_none() {
+        return;
+    }
+    d.open("request");
+    for (name, v) in req.lifted.iter().flatten() {
+        d.keyword(name, Some(*v));
     }
     d.close();
 }

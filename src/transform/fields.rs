@@ -130,15 +130,21 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
         || b[10] != b'T'
         || b[13] != b':'
         || b[16] != b':'
+        || b[b.len() - 1] != b'Z'
     {
         return None;
     }
-    if !s.ends_with('Z') {
+    // Every record's time is read (dedupe, attribution, the formats): plain digit arithmetic.
+    let num = |from: usize, len: usize| -> Option<i64> {
+        b[from..from + len].iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hh, mm, ss) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if b.len() > 20 && (b[19] != b'.' || !b[20..b.len() - 1].iter().all(u8::is_ascii_digit)) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
@@ -154,17 +160,20 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
 }
 
 /// Appends `s` as a JSON string (quotes, backslashes and control characters escaped).
+#[inline]
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Most values need no escaping: one vectorizable check, then one copy.
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.extend_from_slice(bytes);
+    // Most values need no escaping: find the first byte that does, eight at a time, and copy
+    // everything before it in one go.
+    let clean = first_to_escape(bytes);
+    out.extend_from_slice(&bytes[..clean]);
+    if clean == bytes.len() {
         out.push(b'"');
         return;
     }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut start = clean;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -186,6 +195,49 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether JSON text that the parser accepted needs no escaping when its strings are written
+/// again: true when it holds no backslash. Then none of its strings had an escape sequence, and
+/// the parser rejects raw control characters and quotes inside strings, so no unescaped string
+/// holds a byte JSON must escape. (One memchr: about 1.6 KB per record.)
+pub fn clean_json_text(bytes: &[u8]) -> bool {
+    memchr::memchr(b'\\', bytes).is_none()
+}
+
+/// Appends `s`, known to need no escaping (see `clean_json_text`), as a JSON string.
+#[inline]
+pub fn write_clean_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// The index of the first byte JSON needs escaped (`"`, `\\`, a control character), or the
+/// length. Eight bytes per step (SWAR): a byte is flagged when it is below 0x20 or equal to
+/// `"` or `\\`; flags are exact for the first flagged byte, which is all this needs.
+pub fn first_to_escape(bytes: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        let x = u64::from_le_bytes(w);
+        let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+        let flagged = (x.wrapping_sub(LO * 0x20) & !x & HI)
+            | zero(x ^ (LO * b'"' as u64))
+            | zero(x ^ (LO * b'\\' as u64));
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !matches!(bytes[i], 0..=0x1f | b'"' | b'\\') {
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +257,32 @@ mod tests {
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn finds_the_first_byte_to_escape() {
+        for (s, want) in [
+            ("", 0),
+            ("abcdefghijklmnop", 16),
+            ("abcdefgh\"", 8),
+            ("abc\\defghijk", 3),
+            ("abcdefghijk\u{1f}", 11),
+            ("é ünï¡ÿ\u{7f}", 13),
+            ("aaaaaaa\u{0}", 7),
+        ] {
+            assert_eq!(first_to_escape(s.as_bytes()), want, "{s:?}");
+        }
+        // Bytes above 0x80 must not be flagged (the borrow trick's classic false positive).
+        let high: Vec<u8> = (0x80..=0xff).collect();
+        assert_eq!(first_to_escape(&high), high.len());
+    }
+
+    #[test]
+    fn clean_text_has_no_escapes() {
+        let long = "a".repeat(100);
+        assert!(clean_json_text(br#"{"a":"b c"}"#));
+        assert!(clean_json_text(long.as_bytes()));
+        assert!(!clean_json_text(format!("{long}\\n").as_bytes()));
     }
 
     #[test]

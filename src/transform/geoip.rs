@@ -30,9 +30,16 @@ pub struct GeoAnswer {
     pub location: Option<(f64, f64)>,
     pub as_number: Option<u32>,
     pub as_organization: Option<String>,
+    /// `write_members`' bytes, made once when the answer is cached.
+    members: Vec<u8>,
 }
 
 impl GeoAnswer {
+    /// The `,"geo":{...},"as":{...}` members (ECS names), made once when the answer was cached.
+    pub fn members(&self) -> &[u8] {
+        &self.members
+    }
+
     /// Whether the answer has any city-database part.
     pub fn has_geo(&self) -> bool {
         self.country_iso_code.is_some()
@@ -44,6 +51,14 @@ impl GeoAnswer {
 
     /// Writes the `,"geo":{...},"as":{...}` members (ECS names), those it has.
     pub fn write_members(&self, out: &mut Vec<u8>) {
+        if !self.members.is_empty() {
+            out.extend_from_slice(&self.members);
+            return;
+        }
+        self.serialize_members(out);
+    }
+
+    fn serialize_members(&self, out: &mut Vec<u8>) {
         if self.has_geo() {
             out.extend_from_slice(b",\"geo\":");
             self.write_ecs_geo(out);
@@ -142,7 +157,12 @@ impl GeoIp {
         }
         let answer = Some(self.lookup(ip))
             .filter(|a| a.has_geo() || a.as_number.is_some())
-            .map(Arc::new);
+            .map(|mut a| {
+                let mut members = Vec::new();
+                a.serialize_members(&mut members);
+                a.members = members;
+                Arc::new(a)
+            });
         if let Ok(mut c) = shard.lock() {
             if c.len() >= CACHE_PER_SHARD {
                 c.clear();

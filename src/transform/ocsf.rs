@@ -195,24 +195,26 @@ pub fn write_ocsf_line(
     let id = &f.identity;
     let cap = cfg.max_field_bytes;
     let mut d = DocWriter::new(out);
+    d.clean = f.clean_strings;
 
     d.int("class_uid", c.class_uid as i64);
-    d.str("class_name", c.class_name);
+    d.lit("class_name", c.class_name);
     d.int("category_uid", c.category_uid as i64);
-    d.str("category_name", c.category_name);
+    d.lit("category_name", c.category_name);
     d.int("activity_id", c.activity_id as i64);
-    d.str("activity_name", c.activity_name);
+    d.lit("activity_name", c.activity_name);
     d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
-    d.str(
-        "type_name",
-        &format!("{}: {}", c.class_name, c.activity_name),
-    );
+    // "API Activity: Read", written in place (literals: nothing to escape, no allocation).
+    d.key("type_name");
+    for part in ["\"", c.class_name, ": ", c.activity_name, "\""] {
+        d.out.extend_from_slice(part.as_bytes());
+    }
     d.int("severity_id", 1);
-    d.str("severity", "Informational");
+    d.lit("severity", "Informational");
     let millis = f.event_time.and_then(event_time_millis);
     d.int("time", millis.unwrap_or(0));
     if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
-        d.str("time_dt", t);
+        d.rstr("time_dt", t);
     }
 
     // status
@@ -229,7 +231,7 @@ pub fn write_ocsf_line(
         _ => f.failed(),
     };
     d.int("status_id", if failed { 2 } else { 1 });
-    d.str("status", if failed { "Failure" } else { "Success" });
+    d.lit("status", if failed { "Failure" } else { "Success" });
     d.keyword("status_code", f.error_code);
     d.keyword("status_detail", f.error_message);
 
@@ -237,25 +239,25 @@ pub fn write_ocsf_line(
     d.open("metadata");
     d.str("version", OCSF_VERSION);
     d.open("product");
-    d.str("name", "CloudTrail");
-    d.str("vendor_name", "AWS");
+    d.lit("name", "CloudTrail");
+    d.lit("vendor_name", "AWS");
     d.keyword("version", f.event_version);
     d.close();
     d.keyword("uid", f.event_id);
     d.keyword("event_code", f.event_type);
-    d.opt_str("original_time", f.event_time);
+    d.opt_rstr("original_time", f.event_time);
     d.open_array("profiles");
-    d.str("", "cloud");
-    d.str("", "datetime");
+    d.lit("", "cloud");
+    d.lit("", "datetime");
     if c.class_uid != API_ACTIVITY.0 {
-        d.str("", "host");
+        d.lit("", "host");
     }
     d.close();
     d.close();
 
     // cloud
     d.open("cloud");
-    d.str("provider", "AWS");
+    d.lit("provider", "AWS");
     d.keyword("region", f.aws_region);
     if present(f.recipient_account_id) {
         d.open("account");
@@ -278,7 +280,7 @@ pub fn write_ocsf_line(
         // Authentication needs the service logged in to (or its endpoint): the console's
         // sign-in service.
         d.open("service");
-        d.str("name", event_source.unwrap_or("signin.amazonaws.com"));
+        d.rstr("name", event_source.unwrap_or("signin.amazonaws.com"));
         d.close();
     } else {
         d.open("actor");
@@ -292,7 +294,7 @@ pub fn write_ocsf_line(
         if let Some(t) = id.creation_date.and_then(super::ecs::iso_time) {
             if let Some(ms) = event_time_millis(&t) {
                 d.int("created_time", ms);
-                d.str("created_time_dt", &t);
+                d.rstr("created_time_dt", &t);
             }
         }
         if let Some(b) = as_bool(id.mfa_authenticated) {
@@ -319,7 +321,7 @@ pub fn write_ocsf_line(
     // api
     let mut truncated: [Option<&str>; 4] = [None; 4];
     d.open("api");
-    d.str("operation", f.event_name.unwrap_or("unknown"));
+    d.rstr("operation", f.event_name.unwrap_or("unknown"));
     d.open("service");
     d.keyword("name", f.event_source);
     d.close();
@@ -347,14 +349,14 @@ pub fn write_ocsf_line(
     // src_endpoint
     d.open("src_endpoint");
     match f.source_ip {
-        Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() => d.str("ip", ip),
+        Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() => d.rstr("ip", ip),
         Some(name) => {
-            d.str("name", name);
+            d.rstr("name", name);
             if name.ends_with(".amazonaws.com") {
-                d.str("domain", name);
+                d.rstr("domain", name);
             }
         }
-        None => d.str("name", "unknown"),
+        None => d.lit("name", "unknown"),
     }
     d.keyword("uid", f.vpc_endpoint_id);
     if let Some(geo) = find.geo {
@@ -364,7 +366,7 @@ pub fn write_ocsf_line(
 
     if let Some(ua) = f.user_agent {
         d.open("http_request");
-        d.str("user_agent", ua);
+        d.rstr("user_agent", ua);
         d.close();
     }
 
@@ -434,7 +436,7 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
         if present(id.account_id) {
             d.keyword("uid", id.account_id);
         } else {
-            d.str("uid", "unknown");
+            d.lit("uid", "unknown");
         }
     }
     d.keyword("uid_alt", id.principal_id);
@@ -447,7 +449,7 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     if present(id.account_id) {
         d.open("account");
         d.keyword("uid", id.account_id);
-        d.str("type", "AWS Account");
+        d.lit("type", "AWS Account");
         d.int("type_id", 10);
         d.close();
     }
@@ -519,7 +521,7 @@ fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>, find: &Findings<'
     for arn in find.resources {
         if !listed.contains(&arn.as_str()) {
             d.open("");
-            d.str("uid", arn);
+            d.rstr("uid", arn);
             d.close();
         }
     }
@@ -531,17 +533,17 @@ fn write_enrichments(d: &mut DocWriter<'_>, find: &Findings<'_>) {
     d.open_array("enrichments");
     if let Some(actor) = find.actor {
         d.open("");
-        d.str("name", "actor");
+        d.lit("name", "actor");
         d.str("value", actor.principal.as_deref().unwrap_or("unknown"));
-        d.str("type", "attribution");
-        d.str("provider", "trailhose");
+        d.lit("type", "attribution");
+        d.lit("provider", "trailhose");
         d.key("data");
         actor.write_json(d.out);
         d.close();
     }
     if let Some(noise) = find.noise {
         d.open("");
-        d.str("name", "noise");
+        d.lit("name", "noise");
         d.str(
             "value",
             if noise.aws_internal() {
@@ -550,13 +552,13 @@ fn write_enrichments(d: &mut DocWriter<'_>, find: &Findings<'_>) {
                 "false"
             },
         );
-        d.str("type", "noise");
-        d.str("provider", "trailhose");
+        d.lit("type", "noise");
+        d.lit("provider", "trailhose");
         d.open("data");
         d.opt_str("source_kind", find.source_kind);
         d.open_array("reasons");
         for r in &noise.reasons {
-            d.str("", r.label());
+            d.lit("", r.label());
         }
         d.close();
         d.close();
@@ -638,7 +640,7 @@ fn write_unmapped(
             }
         }
         for arn in find.resources {
-            d.str("", arn);
+            d.rstr("", arn);
         }
         d.close();
     }
@@ -654,7 +656,7 @@ fn write_unmapped(
         d.str("", t);
     }
     if unmapped_cut {
-        d.str("", "unmapped.trailhose.other");
+        d.lit("", "unmapped.trailhose.other");
     }
     d.close();
     d.close();

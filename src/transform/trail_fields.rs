@@ -7,7 +7,8 @@ use simd_json::prelude::*;
 use simd_json::tape::Value;
 
 use super::fields::write_json_str;
-use super::json_writer::write_compact;
+use super::fields::{IdentityView, RecordView};
+use super::json_writer::{as_bool, write_compact};
 
 type V<'a> = Option<Value<'a, 'a>>;
 
@@ -45,6 +46,9 @@ pub struct TrailFields<'a> {
     pub identity: IdentityFields<'a>,
     /// Whether the record has members no mapping places (then `write_unmapped` finds them).
     pub has_unknown: bool,
+    /// Whether the record's text has no escape sequence (set by whoever has its bytes; see
+    /// `fields::clean_json_text`), so its strings are written without an escape check.
+    pub clean_strings: bool,
 }
 
 /// `userIdentity`'s fields.
@@ -135,39 +139,203 @@ impl<'a> TrailFields<'a> {
         };
         for (key, v) in obj.iter() {
             let v = Some(v);
-            match key {
-                "eventVersion" => f.event_version = v,
-                "userIdentity" => f.identity = IdentityFields::read(v),
-                "eventTime" => f.event_time = v.and_then(|v| v.into_string()),
-                "eventSource" => f.event_source = v,
-                "eventName" => f.event_name = v.and_then(|v| v.into_string()),
-                "awsRegion" => f.aws_region = v,
-                "sourceIPAddress" => f.source_ip = v.and_then(|v| v.into_string()),
-                "userAgent" => f.user_agent = v.and_then(|v| v.into_string()),
-                "errorCode" => f.error_code = v,
-                "errorMessage" => f.error_message = v,
-                "requestParameters" => f.request_parameters = v,
-                "responseElements" => f.response_elements = v,
-                "additionalEventData" => f.additional_event_data = v,
-                "serviceEventDetails" => f.service_event_details = v,
-                "requestID" => f.request_id = v,
-                "eventID" => f.event_id = v,
-                "eventType" => f.event_type = v,
-                "apiVersion" => f.api_version = v,
-                "managementEvent" => f.management_event = v,
-                "readOnly" => f.read_only = v,
-                "resources" => f.resources = v,
-                "recipientAccountId" => f.recipient_account_id = v,
-                "sharedEventId" => f.shared_event_id = v,
-                "vpcEndpointId" => f.vpc_endpoint_id = v,
-                "eventCategory" => f.event_category = v,
-                "tlsDetails" => f.tls_details = v,
-                "sessionCredentialFromConsole" => f.session_credential_from_console = v,
-                "insightDetails" => f.insight_details = v,
-                _ => f.has_unknown = true,
+            // Matched on the length first: one comparison per key instead of a chain of them
+            // (every record's keys pass here).
+            let known = match key.len() {
+                7 => match key {
+                    "eventID" => {
+                        f.event_id = v;
+                        true
+                    }
+                    _ => false,
+                },
+                8 => match key {
+                    "readOnly" => {
+                        f.read_only = v;
+                        true
+                    }
+                    _ => false,
+                },
+                9 => match key {
+                    "eventTime" => {
+                        f.event_time = v.and_then(|v| v.into_string());
+                        true
+                    }
+                    "eventName" => {
+                        f.event_name = v.and_then(|v| v.into_string());
+                        true
+                    }
+                    "awsRegion" => {
+                        f.aws_region = v;
+                        true
+                    }
+                    "userAgent" => {
+                        f.user_agent = v.and_then(|v| v.into_string());
+                        true
+                    }
+                    "errorCode" => {
+                        f.error_code = v;
+                        true
+                    }
+                    "requestID" => {
+                        f.request_id = v;
+                        true
+                    }
+                    "eventType" => {
+                        f.event_type = v;
+                        true
+                    }
+                    "resources" => {
+                        f.resources = v;
+                        true
+                    }
+                    _ => false,
+                },
+                10 => match key {
+                    "apiVersion" => {
+                        f.api_version = v;
+                        true
+                    }
+                    "tlsDetails" => {
+                        f.tls_details = v;
+                        true
+                    }
+                    _ => false,
+                },
+                11 => match key {
+                    "eventSource" => {
+                        f.event_source = v;
+                        true
+                    }
+                    _ => false,
+                },
+                12 => match key {
+                    "eventVersion" => {
+                        f.event_version = v;
+                        true
+                    }
+                    "userIdentity" => {
+                        f.identity = IdentityFields::read(v);
+                        true
+                    }
+                    "errorMessage" => {
+                        f.error_message = v;
+                        true
+                    }
+                    _ => false,
+                },
+                13 => match key {
+                    "sharedEventId" => {
+                        f.shared_event_id = v;
+                        true
+                    }
+                    "vpcEndpointId" => {
+                        f.vpc_endpoint_id = v;
+                        true
+                    }
+                    "eventCategory" => {
+                        f.event_category = v;
+                        true
+                    }
+                    _ => false,
+                },
+                14 => match key {
+                    "insightDetails" => {
+                        f.insight_details = v;
+                        true
+                    }
+                    _ => false,
+                },
+                15 => match key {
+                    "sourceIPAddress" => {
+                        f.source_ip = v.and_then(|v| v.into_string());
+                        true
+                    }
+                    "managementEvent" => {
+                        f.management_event = v;
+                        true
+                    }
+                    _ => false,
+                },
+                16 => match key {
+                    "responseElements" => {
+                        f.response_elements = v;
+                        true
+                    }
+                    _ => false,
+                },
+                17 => match key {
+                    "requestParameters" => {
+                        f.request_parameters = v;
+                        true
+                    }
+                    _ => false,
+                },
+                18 => match key {
+                    "recipientAccountId" => {
+                        f.recipient_account_id = v;
+                        true
+                    }
+                    _ => false,
+                },
+                19 => match key {
+                    "additionalEventData" => {
+                        f.additional_event_data = v;
+                        true
+                    }
+                    "serviceEventDetails" => {
+                        f.service_event_details = v;
+                        true
+                    }
+                    _ => false,
+                },
+                28 => match key {
+                    "sessionCredentialFromConsole" => {
+                        f.session_credential_from_console = v;
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !known {
+                f.has_unknown = true;
             }
         }
         f
+    }
+
+    /// The view enrichment, dedupe and filters read, taken from these fields instead of a
+    /// second pass over the record.
+    pub fn view(&self) -> RecordView<'a> {
+        let s = |v: V<'a>| v.and_then(|v| v.into_string());
+        let id = &self.identity;
+        RecordView {
+            event_id: s(self.event_id),
+            event_name: self.event_name,
+            event_source: s(self.event_source),
+            recipient_account_id: s(self.recipient_account_id),
+            event_time: self.event_time,
+            event_type: s(self.event_type),
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            error_code: s(self.error_code),
+            read_only: as_bool(self.read_only),
+            session_credential_from_console: s(self.session_credential_from_console),
+            request: self.request_parameters,
+            response: self.response_elements,
+            resources: self.resources,
+            identity: IdentityView {
+                kind: s(id.kind),
+                arn: s(id.arn),
+                account_id: s(id.account_id),
+                access_key_id: s(id.access_key_id),
+                invoked_by: s(id.invoked_by),
+                user_name: s(id.user_name),
+                issuer_arn: s(id.issuer_arn),
+                source_identity: s(id.source_identity),
+            },
+        }
     }
 
     /// Whether the call failed (an error code or message; a failed console login says so in
@@ -256,17 +424,27 @@ impl<'a> IdentityFields<'a> {
                     let Some(ctx) = v.as_object() else { continue };
                     for (k, part) in ctx.iter() {
                         match k {
+                            // One pass over each part, not one lookup per field.
                             "attributes" => {
-                                f.mfa_authenticated = part.get("mfaAuthenticated");
-                                f.creation_date =
-                                    part.get("creationDate").and_then(|d| d.into_string());
+                                for (name, a) in part.as_object().iter().flat_map(|o| o.iter()) {
+                                    match name {
+                                        "mfaAuthenticated" => f.mfa_authenticated = Some(a),
+                                        "creationDate" => f.creation_date = a.into_string(),
+                                        _ => {}
+                                    }
+                                }
                             }
                             "sessionIssuer" => {
-                                f.issuer_type = part.get("type");
-                                f.issuer_principal_id = part.get("principalId");
-                                f.issuer_arn = part.get("arn");
-                                f.issuer_account_id = part.get("accountId");
-                                f.issuer_user_name = part.get("userName");
+                                for (name, a) in part.as_object().iter().flat_map(|o| o.iter()) {
+                                    match name {
+                                        "type" => f.issuer_type = Some(a),
+                                        "principalId" => f.issuer_principal_id = Some(a),
+                                        "arn" => f.issuer_arn = Some(a),
+                                        "accountId" => f.issuer_account_id = Some(a),
+                                        "userName" => f.issuer_user_name = Some(a),
+                                        _ => {}
+                                    }
+                                }
                             }
                             "sourceIdentity" => f.source_identity = Some(part),
                             "webIdFederationData" => {
@@ -305,6 +483,15 @@ mod tests {
             back,
             serde_json::json!({"addendum":{"reason":"r"},"userIdentity":{"onBehalfOf":{"userId":"u"},"sessionContext":{"attributes":{},"ec2RoleDelivery":"2.0"}}})
         );
+    }
+
+    #[test]
+    fn the_view_matches_a_direct_read() {
+        let mut bytes = br#"{"eventID":"e","eventName":"n","eventSource":"s","recipientAccountId":"1","eventTime":"t","eventType":"AwsApiCall","sourceIPAddress":"192.0.2.1","userAgent":"u","errorCode":"x","readOnly":"true","sessionCredentialFromConsole":"true","requestParameters":{"a":1},"responseElements":null,"resources":[],"userIdentity":{"type":"AssumedRole","arn":"a","accountId":"1","accessKeyId":"ASIA","invokedBy":"i","userName":"u","sessionContext":{"sessionIssuer":{"arn":"r"},"sourceIdentity":"me"}}}"#.to_vec();
+        let tape = simd_json::to_tape(&mut bytes).unwrap();
+        let direct = format!("{:?}", RecordView::read(tape.as_value()));
+        let derived = format!("{:?}", TrailFields::read(tape.as_value()).view());
+        assert_eq!(direct, derived);
     }
 
     #[test]
