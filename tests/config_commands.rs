@@ -17,6 +17,7 @@ fn shipped_pipelines_validate() {
         "replay-dir.toml",
         "sidecar-stdin.toml",
         "enrich-replay.toml",
+        "raw-and-ecs.toml",
     ] {
         let path = format!("{}/pipelines/{name}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(bin())

@@ -641,3 +641,38 @@ fn each_sink_gets_its_own_format_in_one_run() {
     let msg = stderr(&out);
     assert!(msg.contains("format") && msg.contains("ecs"), "{msg}");
 }
+
+#[test]
+fn strings_are_escaped_whatever_the_record_holds() {
+    // A record with escapes takes the checked path, one without the fast path: both give
+    // valid JSON with the same strings. A raw control character is never output: the parser
+    // rejects it (the fast path relies on that).
+    let escaped = r#"{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventTime":"2026-01-05T00:00:00Z","eventID":"e1","userAgent":"a\"b\\c\u0001","requestParameters":{"userName":"q\"uote\n"}}"#;
+    let plain = r#"{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventTime":"2026-01-05T00:00:00Z","eventID":"e2","userAgent":"plain agent","requestParameters":{"userName":"bob"}}"#;
+    for format in ["ecs", "ocsf"] {
+        let input = format!("{escaped}\n{plain}\n");
+        let out = trailhose(&["replay", "--format", format, "--no-dedupe", "-q"], Some(input.as_bytes()));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let events = json_lines(&out.stdout);
+        assert_eq!(events.len(), 2);
+        let ua = |e: &Value| {
+            e.pointer("/user_agent/original")
+                .or_else(|| e.pointer("/http_request/user_agent"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        assert_eq!(ua(&events[0]).as_deref(), Some("a\"b\\c\u{1}"));
+        assert_eq!(ua(&events[1]).as_deref(), Some("plain agent"));
+        let blob = events[0]
+            .pointer("/aws/cloudtrail/request_parameters")
+            .or_else(|| events[0].pointer("/api/request/data"))
+            .and_then(Value::as_str)
+            .expect("blob");
+        let inner: Value = serde_json::from_str(blob).expect("blob is JSON");
+        assert_eq!(inner["userName"], "q\"uote\n");
+    }
+    let raw_control = "{\"eventVersion\":\"1.08\",\"eventSource\":\"s\",\"eventName\":\"a\u{1}b\",\"eventTime\":\"2026-01-05T00:00:00Z\",\"eventID\":\"x\"}\n";
+    let out = trailhose(&["replay", "--format", "ecs", "-q"], Some(raw_control.as_bytes()));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr(&out).contains("invalid_json"), "{}", stderr(&out));
+}
