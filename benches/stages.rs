@@ -1,5 +1,5 @@
-//! Per-stage benchmarks on a `trailhose gen` archive: gunzip, split, parse, serialize, and the
-//! whole per-blob decode. Each reports decompressed bytes/s, so the stages compare directly
+//! Per-stage benchmarks on a `trailhose gen` archive: gunzip, split, parse, serialize (raw,
+//! ECS, OCSF: parsing excluded, the tapes are made beforehand), and the whole per-blob decode. Each reports decompressed bytes/s, so the stages compare directly
 //! with the inflater, the floor (DESIGN.md: "Measure each stage's bytes/s against the inflater's").
 
 use std::io::Read;
@@ -11,7 +11,11 @@ use trailhose::decode::parse::RecordParser;
 use trailhose::decode::split::{RecordSplitter, Split, SplitLimits};
 use trailhose::decode::{gzip, BlobDecoder, DecodeError, Record, RecordOutput, Skipped};
 use trailhose::gen::{generate_archive, GenOptions};
+use trailhose::transform::ecs::write_ecs_line;
+use trailhose::transform::normalize::{Findings, NormalizeConfig, Scratch};
+use trailhose::transform::ocsf::write_ocsf_line;
 use trailhose::transform::raw::{minify_into, write_raw_line};
+use trailhose::transform::trail_fields::TrailFields;
 
 struct Archive {
     gz: Vec<Vec<u8>>,
@@ -162,6 +166,37 @@ fn stages(c: &mut Criterion) {
             }
         })
     });
+    // The normalized formats from parse tapes made once (simd-json rewrites its input, so
+    // each record is parsed from its own copy, kept alive beside its tape).
+    let mut copies: Vec<Vec<u8>> = a.records.clone();
+    let tapes: Vec<simd_json::tape::Tape<'_>> = copies
+        .iter_mut()
+        .map(|c| simd_json::to_tape(c).expect("tape"))
+        .collect();
+    let normalize = NormalizeConfig::default();
+    for (name, format) in [("ecs", 0), ("ocsf", 1)] {
+        g.bench_function(BenchmarkId::new("serialize", name), |b| {
+            let mut out = Vec::with_capacity(4 << 20);
+            let mut scratch = Scratch::default();
+            b.iter(|| {
+                for (t, r) in tapes.iter().zip(&a.records) {
+                    if out.len() > 2 << 20 {
+                        out.clear();
+                    }
+                    let f = TrailFields {
+                        clean_strings: trailhose::transform::fields::clean_json_text(r),
+                        ..TrailFields::read(t.as_value())
+                    };
+                    let find = Findings::default();
+                    if format == 0 {
+                        write_ecs_line(&mut out, &f, &find, &normalize, &mut scratch, r, false);
+                    } else {
+                        write_ocsf_line(&mut out, &f, &find, &normalize, &mut scratch, r, false);
+                    }
+                }
+            })
+        });
+    }
     g.bench_function(BenchmarkId::new("decode_blob", "in_memory"), |b| {
         let mut decoder = BlobDecoder::new(SplitLimits::default());
         let origin: Arc<str> = Arc::from("bench");

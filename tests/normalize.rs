@@ -651,7 +651,10 @@ fn strings_are_escaped_whatever_the_record_holds() {
     let plain = r#"{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventTime":"2026-01-05T00:00:00Z","eventID":"e2","userAgent":"plain agent","requestParameters":{"userName":"bob"}}"#;
     for format in ["ecs", "ocsf"] {
         let input = format!("{escaped}\n{plain}\n");
-        let out = trailhose(&["replay", "--format", format, "--no-dedupe", "-q"], Some(input.as_bytes()));
+        let out = trailhose(
+            &["replay", "--format", format, "--no-dedupe", "-q"],
+            Some(input.as_bytes()),
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let events = json_lines(&out.stdout);
         assert_eq!(events.len(), 2);
@@ -672,7 +675,14 @@ fn strings_are_escaped_whatever_the_record_holds() {
         assert_eq!(inner["userName"], "q\"uote\n");
     }
     let raw_control = "{\"eventVersion\":\"1.08\",\"eventSource\":\"s\",\"eventName\":\"a\u{1}b\",\"eventTime\":\"2026-01-05T00:00:00Z\",\"eventID\":\"x\"}\n";
-    let out = trailhose(&["replay", "--format", "ecs", "-q"], Some(raw_control.as_bytes()));
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = trailhose(
+        &["replay", "--format", "ecs", "-q"],
+        Some(raw_control.as_bytes()),
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr(&out).contains("invalid_json"), "{}", stderr(&out));
 }
