@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 pub enum BlobInput {
     File(PathBuf),
     Stdin,
+    /// Bytes arriving from a network fetch (an S3 object), read as they come.
+    Stream(StreamInput),
 }
 
 impl BlobInput {
@@ -21,7 +23,60 @@ impl BlobInput {
         match self {
             BlobInput::File(path) => Ok(Box::new(File::open(path)?)),
             BlobInput::Stdin => Ok(Box::new(io::stdin())),
+            BlobInput::Stream(s) => s.take(),
         }
+    }
+}
+
+/// The receiving end of a fetch: chunks in order, then the end (or an error). The channel is
+/// bounded, so a fetch runs at most a few chunks ahead of the worker reading it and no object
+/// is ever held whole.
+#[derive(Clone)]
+pub struct StreamInput(Arc<Mutex<Option<ChunkReader>>>);
+
+impl std::fmt::Debug for StreamInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamInput")
+    }
+}
+
+impl StreamInput {
+    pub fn new(chunks: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>) -> Self {
+        StreamInput(Arc::new(Mutex::new(Some(ChunkReader {
+            chunks,
+            current: bytes::Bytes::new(),
+        }))))
+    }
+
+    fn take(&self) -> io::Result<Box<dyn Read + Send>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .map(|r| Box::new(r) as Box<dyn Read + Send>)
+            .ok_or_else(|| io::Error::other("stream already read"))
+    }
+}
+
+/// Reads chunks off a fetch's channel, blocking the (worker) thread until the next arrives.
+struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
     }
 }
 

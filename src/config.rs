@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
+use crate::source::s3::S3SourceConfig;
 use crate::transform::attribution::AttributionLimits;
 use crate::transform::dedupe::DedupeConfig;
 use crate::transform::filter::FilterConfig;
@@ -121,6 +122,8 @@ pub enum SourceConfig {
     },
     /// Standard input: one stream, gzip or not, any envelope.
     Stdin {},
+    /// A trail's archive in S3, replayed in delivery-time order (resumable with `[state]`).
+    S3(S3SourceConfig),
 }
 
 /// `[[sink]]`, chosen by `type`.
@@ -244,6 +247,26 @@ impl PipelineConfig {
                 }
             }
             SourceConfig::Stdin {} => {}
+            SourceConfig::S3(c) => {
+                if c.bucket.is_empty() {
+                    return Err("source.bucket is empty: give the trail's bucket name".into());
+                }
+                c.window()?;
+                check_range(
+                    "source.fetch_concurrency",
+                    c.fetch_concurrency,
+                    1,
+                    4096,
+                    "default 32",
+                )?;
+                check_range(
+                    "source.list_concurrency",
+                    c.list_concurrency,
+                    1,
+                    1024,
+                    "default 16",
+                )?;
+            }
         }
         if self.sinks.is_empty() {
             return Err("no [[sink]]: add one, e.g. [[sink]] with type = \"ndjson\" and path = \"-\" for stdout".into());

@@ -13,6 +13,8 @@ use trailhose::config::{
 use trailhose::gen::{generate_archive, write_geoip_fixtures, GenOptions};
 use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
+use trailhose::source::aws::AwsConfig;
+use trailhose::source::s3::S3SourceConfig;
 use trailhose::transform::dedupe::DedupeConfig;
 use trailhose::transform::filter::FilterConfig;
 use trailhose::transform::normalize::{Format, KeepOriginal, NormalizeConfig};
@@ -50,8 +52,36 @@ enum Command {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// Files and directories to read (recursively, in trail time order); `-` or nothing for stdin.
+    /// Files and directories to read (recursively, in trail time order); `-` or nothing for
+    /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3).
     paths: Vec<PathBuf>,
+    /// S3: only log files delivered at or after this time (2026-01-05 or 2026-01-05T10:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
+    /// S3: only log files delivered at or before this time (a day means its end).
+    #[arg(long, value_name = "TIME")]
+    end: Option<String>,
+    /// S3: only these accounts (comma-separated or repeated).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// S3: only these regions (comma-separated or repeated).
+    #[arg(long, value_name = "REGION", value_delimiter = ',')]
+    regions: Vec<String>,
+    /// S3: an S3-compatible endpoint (http://127.0.0.1:9000); default AWS's.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// S3: the region (default: the standard AWS chain).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// S3: a named profile from the AWS config files.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// S3: path-style addressing (most S3-compatible stores need it).
+    #[arg(long)]
+    path_style: bool,
+    /// S3: objects fetched at once.
+    #[arg(long, value_name = "N")]
+    fetch_concurrency: Option<usize>,
     /// Write NDJSON here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -222,7 +252,29 @@ fn run(config: &PipelineConfig, quiet: bool) -> i32 {
 
 /// The config `replay`'s flags describe: the same engine `run` uses.
 fn replay_config(args: ReplayArgs) -> PipelineConfig {
-    let source = if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
+    let s3_url = args
+        .paths
+        .iter()
+        .find_map(|p| p.to_str().and_then(S3SourceConfig::from_url));
+    let source = if let Some((bucket, prefix)) = s3_url {
+        SourceConfig::S3(S3SourceConfig {
+            bucket,
+            prefix,
+            start: args.start,
+            end: args.end,
+            accounts: args.accounts,
+            regions: args.regions,
+            list_concurrency: 16,
+            fetch_concurrency: args.fetch_concurrency.unwrap_or(32),
+            aws: AwsConfig {
+                region: args.region,
+                profile: args.profile,
+                endpoint_url: args.endpoint_url,
+                path_style: args.path_style,
+                max_attempts: None,
+            },
+        })
+    } else if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
         SourceConfig::Stdin {}
     } else {
         SourceConfig::Dir { paths: args.paths }
@@ -278,6 +330,9 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
 /// Config keys in messages become the flags that set them, for `replay`.
 fn flag_names(message: &str) -> String {
     message
+        .replace("source.start", "--start")
+        .replace("source.end", "--end")
+        .replace("source.fetch_concurrency", "--fetch-concurrency")
         .replace("source.paths", "PATH")
         .replace("pipeline.workers", "--workers")
         .replace("pipeline.batch_bytes", "--batch-bytes")

@@ -52,6 +52,34 @@ pub const REORDER_WAITING: &str = "trailhose_reorder_window_events";
 /// Decode workers running.
 pub const WORKERS: &str = "trailhose_workers";
 
+/// S3 listing requests made.
+pub const S3_LIST_REQUESTS: &str = "trailhose_s3_list_requests_total";
+/// S3 log files listed (in the window, before the checkpoint filter).
+pub const S3_OBJECTS_LISTED: &str = "trailhose_s3_objects_listed_total";
+/// S3 objects whose GET succeeded.
+pub const S3_OBJECTS_FETCHED: &str = "trailhose_s3_objects_fetched_total";
+/// S3 objects done; label `result` (`acked`: every event in every sink; `failed`).
+pub const S3_OBJECTS_DONE: &str = "trailhose_s3_objects_done_total";
+/// Bytes read from S3 (as stored).
+pub const S3_BYTES: &str = "trailhose_s3_bytes_total";
+/// S3 objects being fetched now.
+pub const S3_FETCHES_IN_FLIGHT: &str = "trailhose_s3_fetches_in_flight";
+/// Checkpoint lag: the delivery time (Unix seconds) of the oldest object handed on and not yet
+/// acknowledged; `time() - this` is how far the checkpoint trails. 0 when nothing is pending.
+pub const CHECKPOINT_OLDEST_PENDING: &str = "trailhose_checkpoint_oldest_pending_timestamp_seconds";
+/// SQS messages received.
+pub const SQS_RECEIVED: &str = "trailhose_sqs_messages_received_total";
+/// SQS messages deleted (every object they named is acknowledged).
+pub const SQS_DELETED: &str = "trailhose_sqs_messages_deleted_total";
+/// SQS visibility extensions made for messages still in flight.
+pub const SQS_EXTENDED: &str = "trailhose_sqs_visibility_extensions_total";
+/// SQS messages returned to the queue for redelivery (some object failed).
+pub const SQS_RETURNED: &str = "trailhose_sqs_messages_returned_total";
+/// SQS messages that named no log file (S3 test events, digests, other objects); deleted.
+pub const SQS_IGNORED: &str = "trailhose_sqs_messages_ignored_total";
+/// SQS messages in flight (received, not yet deleted or returned).
+pub const SQS_IN_FLIGHT: &str = "trailhose_sqs_messages_in_flight";
+
 /// Buckets for per-input time: trail files take milliseconds, huge replays seconds.
 const BLOB_SECONDS_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
@@ -104,6 +132,40 @@ pub fn describe() {
     describe_gauge!(
         REORDER_WAITING,
         "Calls waiting in the reorder window for their key's issuing event."
+    );
+    describe_counter!(S3_LIST_REQUESTS, "S3 listing requests made.");
+    describe_counter!(S3_OBJECTS_LISTED, "S3 log files listed in the window.");
+    describe_counter!(S3_OBJECTS_FETCHED, "S3 objects whose GET succeeded.");
+    describe_counter!(
+        S3_OBJECTS_DONE,
+        "S3 objects done: acked (every event in every sink) or failed."
+    );
+    describe_counter!(S3_BYTES, Unit::Bytes, "Bytes read from S3 (as stored).");
+    describe_gauge!(S3_FETCHES_IN_FLIGHT, "S3 objects being fetched now.");
+    describe_gauge!(
+        CHECKPOINT_OLDEST_PENDING,
+        "Delivery time (Unix seconds) of the oldest object handed on and not yet acknowledged; 0 when none."
+    );
+    describe_counter!(SQS_RECEIVED, "SQS messages received.");
+    describe_counter!(
+        SQS_DELETED,
+        "SQS messages deleted after every object they named was acknowledged."
+    );
+    describe_counter!(
+        SQS_EXTENDED,
+        "SQS visibility extensions for messages in flight."
+    );
+    describe_counter!(
+        SQS_RETURNED,
+        "SQS messages returned for redelivery because an object failed."
+    );
+    describe_counter!(
+        SQS_IGNORED,
+        "SQS messages naming no log file (test events, digests)."
+    );
+    describe_gauge!(
+        SQS_IN_FLIGHT,
+        "SQS messages received and not yet deleted or returned."
     );
 }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::blob::StreamInput;
 use crate::blob::{AckToken, Blob, BlobInput};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::dead_letter::DeadLetterWriter;
@@ -22,8 +23,10 @@ use crate::metrics as m;
 use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::{BufferPool, SinkOutcome};
+use crate::source::s3::{self, epoch_of, Listed, S3Progress};
 use crate::source::{dir, stdin};
 use crate::state::StateDir;
+use crate::state::S3_CHECKPOINT_FILE;
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
@@ -193,11 +196,33 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
             spawn_sizer(paths.clone(), stats.clone());
         }
     }
+    // An S3 replay's progress, restored from the state directory.
+    let s3_progress = match &config.source {
+        SourceConfig::S3(c) => {
+            let progress = Arc::new(S3Progress::new(&c.bucket, &c.prefix));
+            if let Some(state) = &state {
+                if let Some(json) = state.load_s3_checkpoint()? {
+                    progress.load(&json).map_err(|e| {
+                        format!(
+                            "{}: {e} (move it away to replay from the start)",
+                            state.file(S3_CHECKPOINT_FILE).display()
+                        )
+                    })?;
+                }
+            }
+            Some(progress)
+        }
+        _ => None,
+    };
+    let progress_saver = s3_progress
+        .clone()
+        .map(|p| spawn_progress_saver(p, state.clone(), checkpoints_done.clone()));
     let source = {
         let (source_config, stats, stop) = (config.source.clone(), stats.clone(), stop.clone());
+        let (handle, progress) = (runtime.handle().clone(), s3_progress.clone());
         thread::Builder::new()
             .name("trailhose-source".into())
-            .spawn(move || run_source(&source_config, &blob_tx, &stats, &stop))
+            .spawn(move || run_source(&source_config, &blob_tx, &stats, &stop, &handle, progress))
             .map_err(|e| format!("cannot start the source thread: {e}"))?
     };
 
@@ -304,6 +329,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         t.thread().unpark();
         let _ = t.join();
     }
+    if let Some(t) = progress_saver {
+        t.thread().unpark();
+        let _ = t.join();
+    }
     if let Some(state) = &state {
         let clean = !stop.load(Ordering::Relaxed) && sink_failure.is_none();
         save_state(
@@ -328,6 +357,32 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         eprintln!("{}", summary_line(&report.stats, report.elapsed));
     }
     Ok(report)
+}
+
+/// Saves an S3 replay's checkpoint (when there is a state directory) a few times a second while
+/// it changes, and once more at the end, so a kill -9 re-reads little beyond what was in
+/// flight; keeps the checkpoint-lag gauge current.
+fn spawn_progress_saver(
+    progress: Arc<S3Progress>,
+    state: Option<StateDir>,
+    done: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || loop {
+        let finished = done.load(Ordering::Relaxed);
+        let oldest = progress.oldest_pending().map_or(0, epoch_of);
+        metrics::gauge!(m::CHECKPOINT_OLDEST_PENDING).set(oldest as f64);
+        if progress.dirty.swap(false, Ordering::AcqRel) {
+            if let Some(state) = &state {
+                if let Err(e) = state.save_s3_checkpoint(&progress.to_json()) {
+                    eprintln!("trailhose: error: cannot save the S3 checkpoint: {e}");
+                }
+            }
+        }
+        if finished {
+            return;
+        }
+        thread::park_timeout(Duration::from_millis(250));
+    })
 }
 
 /// Saves attribution every `every` while the run lasts (it only ever improves enrichment, so a
@@ -382,9 +437,17 @@ fn run_source(
     blobs: &Sender<Blob>,
     stats: &Arc<RunStats>,
     stop: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
+    s3_progress: Option<Arc<S3Progress>>,
 ) -> Result<(), String> {
-    let send =
-        |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| -> bool {
+    // `then` runs with the input's outcome too (the S3 checkpoint, SQS deletes).
+    let send_then = |origin: Arc<str>,
+                     input: BlobInput,
+                     size: Option<u64>,
+                     kind: &'static str,
+                     then: Option<Box<dyn FnOnce(bool) + Send>>|
+     -> bool {
+        {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
@@ -397,6 +460,9 @@ fn run_source(
                     metrics::counter!(m::INPUTS_FAILED).increment(1);
                 }
                 RunStats::add(&st.inputs_done, 1);
+                if let Some(then) = then {
+                    then(ok);
+                }
             });
             blobs
                 .send(Blob {
@@ -406,8 +472,36 @@ fn run_source(
                     ack,
                 })
                 .is_ok()
-        };
+        }
+    };
+    let send = |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| {
+        send_then(origin, input, size, kind, None)
+    };
     match source {
+        SourceConfig::S3(c) => {
+            let progress =
+                s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
+            runtime.block_on(async {
+                let client = c.aws.s3().await;
+                let mut emit = |o: Listed, input: StreamInput| {
+                    let origin: Arc<str> = Arc::from(format!("s3://{}/{}", c.bucket, o.key));
+                    let (p, id, key) = (progress.clone(), o.prefix_id.clone(), o.key.clone());
+                    let then: Box<dyn FnOnce(bool) + Send> = Box::new(move |ok| {
+                        let result = if ok { "acked" } else { "failed" };
+                        metrics::counter!(m::S3_OBJECTS_DONE, "result" => result).increment(1);
+                        p.finished(&id, &key, ok);
+                    });
+                    send_then(
+                        origin,
+                        BlobInput::Stream(input),
+                        Some(o.size),
+                        "s3",
+                        Some(then),
+                    )
+                };
+                s3::run(c, client, progress.clone(), stop, &mut emit).await
+            })?;
+        }
         SourceConfig::Stdin {} => {
             send(
                 Arc::from(stdin::STDIN_ORIGIN),

@@ -18,6 +18,8 @@ use crate::transform::dedupe::DedupeTable;
 
 const ATTRIBUTION_FILE: &str = "attribution.json";
 const DEDUPE_FILE: &str = "dedupe.bin";
+/// Where an S3 replay stands (`source::s3::S3Progress`).
+pub const S3_CHECKPOINT_FILE: &str = "s3-checkpoint.json";
 const DEDUPE_MAGIC: &[u8; 8] = b"THDEDUP1";
 
 /// An open state directory, locked for this process while it lives.
@@ -132,6 +134,28 @@ impl StateDir {
             bytes.extend_from_slice(&time.to_le_bytes());
         }
         self.write_atomically(DEDUPE_FILE, &bytes)
+    }
+
+    /// The S3 replay checkpoint, if an earlier run left one.
+    pub fn load_s3_checkpoint(&self) -> Result<Option<Vec<u8>>, String> {
+        match fs::read(self.path.join(S3_CHECKPOINT_FILE)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!(
+                "cannot read {}: {e}",
+                self.path.join(S3_CHECKPOINT_FILE).display()
+            )),
+        }
+    }
+
+    /// Saves the S3 replay checkpoint.
+    pub fn save_s3_checkpoint(&self, json: &[u8]) -> io::Result<()> {
+        self.write_atomically(S3_CHECKPOINT_FILE, json)
+    }
+
+    /// The path of a file in the directory, for messages.
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(name)
     }
 
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {

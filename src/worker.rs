@@ -122,8 +122,13 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     } = blob;
     let mut out = BlobOutput::new(shared, &ack);
     out.live = matches!(input, BlobInput::Stdin);
-    let small_file =
-        matches!(input, BlobInput::File(_)) && size.is_some_and(|s| s <= WHOLE_READ_MAX_BYTES);
+    // A fetch that fails can succeed next time: such an input is not acknowledged, so its
+    // source keeps its position (a missing file, by contrast, is bad input, reported and done).
+    out.retry_on_io_error = matches!(input, BlobInput::Stream(_));
+    // Small inputs are read whole and inflated in one call; the bound is the same for a file
+    // and a fetched object (4 MiB per worker).
+    let small_file = matches!(input, BlobInput::File(_) | BlobInput::Stream(_))
+        && size.is_some_and(|s| s <= WHOLE_READ_MAX_BYTES);
     let stats = match input.open() {
         Ok(mut reader) if small_file => {
             // Read a small file whole: it can then be inflated in one call (see decode_bytes).
@@ -218,6 +223,8 @@ struct BlobOutput<'a> {
     live: bool,
     /// Ack tokens of held-back records (of other inputs, maybe) written into the current batch.
     held_acks: Vec<AckToken>,
+    /// A read error leaves the input unacknowledged (network inputs: a retry can succeed).
+    retry_on_io_error: bool,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -236,6 +243,7 @@ impl<'a> BlobOutput<'a> {
             reported: (0, 0),
             live: false,
             held_acks: Vec::new(),
+            retry_on_io_error: false,
         }
     }
 
@@ -532,6 +540,9 @@ impl RecordOutput for BlobOutput<'_> {
             // Reads cut short by a stop are not bad input.
             self.complete = false;
             return;
+        }
+        if self.retry_on_io_error && error.kind == ErrorKind::Io {
+            self.complete = false;
         }
         let s = &self.shared.stats;
         RunStats::add(&s.errors, 1);

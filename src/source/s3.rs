@@ -1,0 +1,793 @@
+//! The S3 source: replays a trail's archive straight from its bucket. It finds the trail layout
+//! (accounts, organization accounts, regions), lists only the day folders in range, several at
+//! once, and hands on each day's log files in delivery-time order across accounts and regions
+//! (one day of names is the look-ahead, so attribution sees an AssumeRole before its uses as
+//! often as possible). Objects are fetched with bounded concurrency and streamed to the
+//! workers a few chunks at a time. Progress is checkpointed per account and region (see
+//! `S3Progress`), so an interrupted replay continues where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_s3::Client;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::aws::{error_text, AwsConfig};
+use super::trail_layout::{
+    is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
+};
+use crate::blob::StreamInput;
+use crate::metrics as m;
+
+/// `[source] type = "s3"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3SourceConfig {
+    pub bucket: String,
+    /// The trail's prefix (what comes before `AWSLogs/`), or a deeper folder to list as is.
+    #[serde(default)]
+    pub prefix: String,
+    /// Only log files delivered at or after this time (`2026-01-05` or `2026-01-05T10:00:00Z`).
+    pub start: Option<String>,
+    /// Only log files delivered at or before this time (a day means its end).
+    pub end: Option<String>,
+    /// Only these accounts (empty: all).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Only these regions (empty: all).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Listing requests in flight at once.
+    #[serde(default = "default_list_concurrency")]
+    pub list_concurrency: usize,
+    /// Objects being fetched at once.
+    #[serde(default = "default_fetch_concurrency")]
+    pub fetch_concurrency: usize,
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+fn default_list_concurrency() -> usize {
+    16
+}
+
+fn default_fetch_concurrency() -> usize {
+    32
+}
+
+/// Chunks a fetch may run ahead of the worker reading it.
+const CHUNKS_AHEAD: usize = 8;
+
+impl S3SourceConfig {
+    /// Parses `s3://bucket/prefix`.
+    pub fn from_url(url: &str) -> Option<(String, String)> {
+        let rest = url.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        (!bucket.is_empty()).then(|| (bucket.to_string(), prefix.to_string()))
+    }
+
+    /// The `[start, end]` window as YYYYMMDDHHMMSS, with the days it spans.
+    pub fn window(&self) -> Result<Window, String> {
+        let start = match &self.start {
+            Some(s) => Some(parse_time_arg(s).ok_or_else(|| {
+                format!(
+                    "source.start = \"{s}\": not a time; give 2026-01-05 or 2026-01-05T10:00:00Z"
+                )
+            })?),
+            None => None,
+        };
+        let end = match &self.end {
+            Some(s) => {
+                let (day, t) = parse_time_arg(s).ok_or_else(|| {
+                    format!(
+                        "source.end = \"{s}\": not a time; give 2026-01-06 or 2026-01-06T10:00:00Z"
+                    )
+                })?;
+                // A bare day means the whole day.
+                let t = if s.len() == 10 { t + 235_959 } else { t };
+                Some((day, t))
+            }
+            None => None,
+        };
+        if let (Some((_, a)), Some((_, b))) = (start, end) {
+            if a > b {
+                return Err("source.start is after source.end: swap them".into());
+            }
+        }
+        Ok(Window { start, end })
+    }
+}
+
+/// Which delivery times to replay.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    start: Option<(Day, u64)>,
+    end: Option<(Day, u64)>,
+}
+
+impl Window {
+    fn day_in(&self, day: Day) -> bool {
+        self.start.is_none_or(|(d, _)| day >= d) && self.end.is_none_or(|(d, _)| day <= d)
+    }
+
+    fn time_in(&self, t: u64) -> bool {
+        self.start.is_none_or(|(_, s)| t >= s) && self.end.is_none_or(|(_, e)| t <= e)
+    }
+}
+
+/// One object to read.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub time: u64,
+    /// The checkpoint prefix it belongs to (`account/region`, or `` for a flat listing).
+    pub prefix_id: Arc<str>,
+}
+
+/// Where a replay stands, per account and region: `through`, the last key all of whose events
+/// every sink acknowledged with every earlier key; `done`, keys acknowledged beyond it (out of
+/// order); and, in memory, the keys in flight. Small whatever the number of objects: one key
+/// per prefix plus at most the in-flight window.
+#[derive(Debug, Default)]
+pub struct S3Progress {
+    state: Mutex<ProgressState>,
+    /// Set when something changed since the last save.
+    pub dirty: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct ProgressState {
+    bucket: String,
+    prefix: String,
+    prefixes: BTreeMap<String, PrefixProgress>,
+}
+
+#[derive(Debug, Default)]
+struct PrefixProgress {
+    through: Option<String>,
+    /// Keys handed on and not yet folded into `through`: acknowledged (true) or not yet.
+    pending: BTreeMap<String, (bool, u64)>,
+    /// Keys acknowledged in an earlier run beyond its `through`.
+    done_before: BTreeSet<String>,
+}
+
+/// The checkpoint file's form.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointFile {
+    version: u32,
+    bucket: String,
+    prefix: String,
+    prefixes: BTreeMap<String, CheckpointPrefix>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointPrefix {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    through: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    done: Vec<String>,
+}
+
+impl S3Progress {
+    pub fn new(bucket: &str, prefix: &str) -> Self {
+        S3Progress {
+            state: Mutex::new(ProgressState {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+                prefixes: BTreeMap::new(),
+            }),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// Restores a saved checkpoint; one for another bucket or prefix is an error, so two
+    /// replays never share a state directory by mistake.
+    pub fn load(&self, json: &[u8]) -> Result<(), String> {
+        let file: CheckpointFile =
+            serde_json::from_slice(json).map_err(|e| format!("damaged: {e}"))?;
+        let mut s = self.lock();
+        if file.bucket != s.bucket || file.prefix != s.prefix {
+            return Err(format!(
+                "it is the checkpoint of s3://{}/{}, not of s3://{}/{}: use another state directory",
+                file.bucket, file.prefix, s.bucket, s.prefix
+            ));
+        }
+        for (id, p) in file.prefixes {
+            s.prefixes.insert(
+                id,
+                PrefixProgress {
+                    through: p.through,
+                    pending: BTreeMap::new(),
+                    done_before: p.done.into_iter().collect(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The checkpoint as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        let s = self.lock();
+        let file = CheckpointFile {
+            version: 1,
+            bucket: s.bucket.clone(),
+            prefix: s.prefix.clone(),
+            prefixes: s
+                .prefixes
+                .iter()
+                .map(|(id, p)| {
+                    let done = p
+                        .pending
+                        .iter()
+                        .filter(|(_, (acked, _))| *acked)
+                        .map(|(k, _)| k.clone())
+                        .chain(p.done_before.iter().cloned())
+                        .collect();
+                    (
+                        id.clone(),
+                        CheckpointPrefix {
+                            through: p.through.clone(),
+                            done,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&file).unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where listing a prefix may start (S3's `StartAfter`).
+    pub fn through(&self, prefix_id: &str) -> Option<String> {
+        self.lock()
+            .prefixes
+            .get(prefix_id)
+            .and_then(|p| p.through.clone())
+    }
+
+    /// Whether a key was done in an earlier run.
+    pub fn already_done(&self, prefix_id: &str, key: &str) -> bool {
+        self.lock().prefixes.get(prefix_id).is_some_and(|p| {
+            p.through.as_deref().is_some_and(|t| key <= t) || p.done_before.contains(key)
+        })
+    }
+
+    /// A key is handed on to the workers.
+    pub fn started(&self, prefix_id: &str, key: &str, time: u64) {
+        self.lock()
+            .prefixes
+            .entry(prefix_id.to_string())
+            .or_default()
+            .pending
+            .insert(key.to_string(), (false, time));
+    }
+
+    /// A key's events are all in every sink (`ok`), or some were not taken: then the key stays
+    /// pending, and the checkpoint never passes it.
+    pub fn finished(&self, prefix_id: &str, key: &str, ok: bool) {
+        if !ok {
+            return;
+        }
+        let mut s = self.lock();
+        let Some(p) = s.prefixes.get_mut(prefix_id) else {
+            return;
+        };
+        if let Some(entry) = p.pending.get_mut(key) {
+            entry.0 = true;
+        }
+        while let Some(first) = p.pending.first_entry() {
+            if !first.get().0 {
+                break;
+            }
+            let (k, _) = first.remove_entry();
+            p.done_before.retain(|d| *d > k);
+            p.through = Some(k);
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The delivery time (YYYYMMDDHHMMSS) of the oldest object not yet acknowledged.
+    pub fn oldest_pending(&self) -> Option<u64> {
+        self.lock()
+            .prefixes
+            .values()
+            .flat_map(|p| p.pending.values())
+            .filter(|(acked, _)| !acked)
+            .map(|(_, t)| *t)
+            .min()
+    }
+}
+
+/// Seconds since the epoch of a YYYYMMDDHHMMSS time.
+pub fn epoch_of(t: u64) -> i64 {
+    let s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t / 10_000_000_000,
+        t / 100_000_000 % 100,
+        t / 1_000_000 % 100,
+        t / 10_000 % 100,
+        t / 100 % 100,
+        t % 100
+    );
+    crate::transform::fields::parse_event_time(&s).unwrap_or(0)
+}
+
+/// Lists the common prefixes (folders) under `prefix`.
+async fn list_folders(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "listing s3://{bucket}/{prefix}: {}",
+                error_text(&e.into_service_error())
+            )
+        })?;
+        metrics::counter!(m::S3_LIST_REQUESTS).increment(1);
+        out.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string)),
+        );
+    }
+    Ok(out)
+}
+
+/// Lists the objects under `prefix`, after `start_after` when given, in key order.
+async fn list_objects(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    start_after: Option<String>,
+) -> Result<Vec<(String, u64)>, String> {
+    let mut out = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .set_start_after(start_after)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "listing s3://{bucket}/{prefix}: {}",
+                error_text(&e.into_service_error())
+            )
+        })?;
+        metrics::counter!(m::S3_LIST_REQUESTS).increment(1);
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                out.push((k.to_string(), o.size().unwrap_or(0).max(0) as u64));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the source hands each object to: returns false when the run is stopping.
+pub type Emit<'a> = dyn FnMut(Listed, StreamInput) -> bool + 'a;
+
+/// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
+pub async fn run(
+    config: &S3SourceConfig,
+    client: Client,
+    progress: Arc<S3Progress>,
+    stop: &AtomicBool,
+    emit: &mut Emit<'_>,
+) -> Result<(), String> {
+    let window = config.window()?;
+    let base = normalize_prefix(&config.prefix);
+    let fetches = Arc::new(Semaphore::new(config.fetch_concurrency.max(1)));
+    let ctx = Fetcher {
+        client: client.clone(),
+        bucket: Arc::from(config.bucket.as_str()),
+        fetches,
+    };
+    if base.contains("/CloudTrail/") || base.contains("/CloudTrail-Digest/") {
+        // A folder inside the layout: listed as it is, in key order (time order within it).
+        let id: Arc<str> = Arc::from("");
+        let keys = list_objects(&client, &config.bucket, &base, progress.through("")).await?;
+        for (key, size) in keys {
+            let Some(time) = key_time(&key) else { continue };
+            if !window.time_in(time) || progress.already_done("", &key) {
+                continue;
+            }
+            if stop.load(Ordering::Relaxed)
+                || !ctx
+                    .hand_on(
+                        Listed {
+                            key,
+                            size,
+                            time,
+                            prefix_id: id.clone(),
+                        },
+                        &progress,
+                        emit,
+                    )
+                    .await
+            {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+    let root = if base.ends_with("AWSLogs/") {
+        base.clone()
+    } else {
+        format!("{base}AWSLogs/")
+    };
+    let prefixes = discover(&client, config, &root).await?;
+    if prefixes.is_empty() {
+        return Err(format!(
+            "s3://{}/{root}: no CloudTrail log folders (AWSLogs/<account>/CloudTrail/<region>/) match; check the bucket, prefix, --accounts and --regions",
+            config.bucket
+        ));
+    }
+    let days = discover_days(&client, config, &prefixes, &window).await?;
+    let mut day_list: Vec<(Day, Vec<Arc<RegionPrefix>>)> = days.into_iter().collect();
+    day_list.reverse();
+    // One day's listing runs while the previous day's objects are handed on.
+    let mut next = day_list.pop().map(|(day, ps)| {
+        tokio::spawn(list_day(
+            client.clone(),
+            config.clone(),
+            day,
+            ps,
+            progress.clone(),
+        ))
+    });
+    while let Some(listing) = next.take() {
+        next = day_list.pop().map(|(day, ps)| {
+            tokio::spawn(list_day(
+                client.clone(),
+                config.clone(),
+                day,
+                ps,
+                progress.clone(),
+            ))
+        });
+        let objects = listing
+            .await
+            .map_err(|e| format!("listing task failed: {e}"))??;
+        for o in objects {
+            if !window.time_in(o.time) || progress.already_done(&o.prefix_id, &o.key) {
+                continue;
+            }
+            if stop.load(Ordering::Relaxed) || !ctx.hand_on(o, &progress, emit).await {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `a/b` becomes `a/b/`; a leading `/` goes.
+fn normalize_prefix(prefix: &str) -> String {
+    let p = prefix.trim_start_matches('/');
+    if p.is_empty() || p.ends_with('/') {
+        p.to_string()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// Finds every `AWSLogs/[org/]<account>/CloudTrail/<region>/` folder the filters allow.
+async fn discover(
+    client: &Client,
+    config: &S3SourceConfig,
+    root: &str,
+) -> Result<Vec<RegionPrefix>, String> {
+    let mut accounts: Vec<String> = Vec::new();
+    for folder in list_folders(client, &config.bucket, root).await? {
+        let name = last_folder(&folder);
+        if is_account(name) {
+            accounts.push(folder);
+        } else if is_org(name) {
+            for inner in list_folders(client, &config.bucket, &folder).await? {
+                if is_account(last_folder(&inner)) {
+                    accounts.push(inner);
+                }
+            }
+        }
+    }
+    accounts.retain(|a| {
+        config.accounts.is_empty() || config.accounts.iter().any(|x| x == last_folder(a))
+    });
+    let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for account in accounts {
+        let (client, bucket, limit) = (client.clone(), config.bucket.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let regions = list_folders(&client, &bucket, &format!("{account}CloudTrail/")).await?;
+            Ok::<_, String>(
+                regions
+                    .into_iter()
+                    .map(|r| RegionPrefix {
+                        account: last_folder(&account).to_string(),
+                        region: last_folder(&r).to_string(),
+                        path: r,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.extend(r.map_err(|e| format!("listing task failed: {e}"))??);
+    }
+    out.retain(|p| config.regions.is_empty() || config.regions.contains(&p.region));
+    out.sort();
+    Ok(out)
+}
+
+/// The day folders of each prefix inside the window: years, then months, then days, listed
+/// only where they can hold days in range.
+async fn discover_days(
+    client: &Client,
+    config: &S3SourceConfig,
+    prefixes: &[RegionPrefix],
+    window: &Window,
+) -> Result<BTreeMap<Day, Vec<Arc<RegionPrefix>>>, String> {
+    let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for p in prefixes {
+        let (client, bucket, limit, p, window) = (
+            client.clone(),
+            config.bucket.clone(),
+            limit.clone(),
+            Arc::new(p.clone()),
+            *window,
+        );
+        tasks.spawn(async move {
+            let mut days = Vec::new();
+            let year_in = |y: u32| window.day_in_range(y * 10_000 + 101, y * 10_000 + 1231);
+            let _permit = limit.acquire_owned().await;
+            for year in list_folders(&client, &bucket, &p.path).await? {
+                let Some(y) = number(&year, 4) else { continue };
+                if !year_in(y) {
+                    continue;
+                }
+                for month in list_folders(&client, &bucket, &year).await? {
+                    let Some(mo) = number(&month, 2) else {
+                        continue;
+                    };
+                    let first = y * 10_000 + mo * 100 + 1;
+                    if !window.day_in_range(first, first + 30) {
+                        continue;
+                    }
+                    for day in list_folders(&client, &bucket, &month).await? {
+                        let Some(d) = number(&day, 2) else { continue };
+                        let day = y * 10_000 + mo * 100 + d;
+                        if window.day_in(day) {
+                            days.push(day);
+                        }
+                    }
+                }
+            }
+            Ok::<_, String>((p, days))
+        });
+    }
+    let mut by_day: BTreeMap<Day, Vec<Arc<RegionPrefix>>> = BTreeMap::new();
+    while let Some(r) = tasks.join_next().await {
+        let (p, days) = r.map_err(|e| format!("listing task failed: {e}"))??;
+        for d in days {
+            by_day.entry(d).or_default().push(p.clone());
+        }
+    }
+    Ok(by_day)
+}
+
+impl Window {
+    /// Whether any day of `[first, last]` is in the window.
+    fn day_in_range(&self, first: Day, last: Day) -> bool {
+        self.start.is_none_or(|(d, _)| last >= d) && self.end.is_none_or(|(d, _)| first <= d)
+    }
+}
+
+/// A folder name as a number of `digits` digits.
+fn number(folder: &str, digits: usize) -> Option<u32> {
+    let name = last_folder(folder);
+    (name.len() == digits && name.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| name.parse().ok())
+        .flatten()
+}
+
+/// Lists one day of every prefix that has it, and orders it by delivery time across them.
+async fn list_day(
+    client: Client,
+    config: S3SourceConfig,
+    day: Day,
+    prefixes: Vec<Arc<RegionPrefix>>,
+    progress: Arc<S3Progress>,
+) -> Result<Vec<Listed>, String> {
+    let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for p in prefixes {
+        let (client, bucket, limit) = (client.clone(), config.bucket.clone(), limit.clone());
+        let id: Arc<str> = Arc::from(p.id().as_str());
+        let folder = p.day_path(day);
+        // Resume: start after the checkpoint when it lies in this folder.
+        let start_after = progress
+            .through(&id)
+            .filter(|t| t.starts_with(&folder) || t.as_str() > folder.as_str());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let keys = list_objects(&client, &bucket, &folder, start_after).await?;
+            Ok::<_, String>(
+                keys.into_iter()
+                    .filter_map(|(key, size)| {
+                        let time = key_time(&key)?;
+                        Some(Listed {
+                            key,
+                            size,
+                            time,
+                            prefix_id: id.clone(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.map_err(|e| format!("listing task failed: {e}"))??);
+    }
+    metrics::counter!(m::S3_OBJECTS_LISTED).increment(all.len() as u64);
+    all.sort_by(|a, b| (a.time, &a.key).cmp(&(b.time, &b.key)));
+    Ok(all)
+}
+
+/// Starts fetches, each behind a permit of the fetch semaphore.
+struct Fetcher {
+    client: Client,
+    bucket: Arc<str>,
+    fetches: Arc<Semaphore>,
+}
+
+impl Fetcher {
+    /// Starts fetching `o` and hands it on; false when the run is stopping.
+    async fn hand_on(&self, o: Listed, progress: &S3Progress, emit: &mut Emit<'_>) -> bool {
+        let Ok(permit) = self.fetches.clone().acquire_owned().await else {
+            return false;
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), o.key.clone());
+        metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).increment(1.0);
+        tokio::spawn(async move {
+            fetch(&client, &bucket, &key, tx).await;
+            metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).decrement(1.0);
+            drop(permit);
+        });
+        progress.started(&o.prefix_id, &o.key, o.time);
+        emit(o, StreamInput::new(rx))
+    }
+}
+
+/// Streams one object into `tx`, a chunk at a time; a failure goes down the channel too, so
+/// the worker reading it reports it (and the object is not acknowledged).
+async fn fetch(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    tx: tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
+) {
+    let resp = client.get_object().bucket(bucket).key(key).send().await;
+    let mut body = match resp {
+        Ok(o) => o.body,
+        Err(e) => {
+            let detail = error_text(&e.into_service_error());
+            let _ = tx
+                .send(Err(io::Error::other(format!("GET failed: {detail}"))))
+                .await;
+            return;
+        }
+    };
+    metrics::counter!(m::S3_OBJECTS_FETCHED).increment(1);
+    loop {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                metrics::counter!(m::S3_BYTES).increment(chunk.len() as u64);
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return; // the reader went away (the run is stopping)
+                }
+            }
+            Some(Err(e)) => {
+                let _ = tx
+                    .send(Err(io::Error::other(format!(
+                        "reading the body failed: {}",
+                        error_text(&e)
+                    ))))
+                    .await;
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            S3SourceConfig::from_url("s3://b/p/q"),
+            Some(("b".into(), "p/q".into()))
+        );
+        assert_eq!(
+            S3SourceConfig::from_url("s3://b"),
+            Some(("b".into(), "".into()))
+        );
+        assert_eq!(S3SourceConfig::from_url("s3:///x"), None);
+        assert_eq!(S3SourceConfig::from_url("/x"), None);
+        assert_eq!(normalize_prefix("/a/b"), "a/b/");
+        assert_eq!(normalize_prefix(""), "");
+    }
+
+    #[test]
+    fn progress_passes_only_what_is_done_in_order() {
+        let p = S3Progress::new("b", "");
+        for k in ["k1", "k2", "k3", "k4"] {
+            p.started("a/r", k, 1);
+        }
+        p.finished("a/r", "k2", true);
+        assert_eq!(p.through("a/r"), None, "k1 is still in flight");
+        p.finished("a/r", "k1", true);
+        assert_eq!(p.through("a/r").as_deref(), Some("k2"));
+        p.finished("a/r", "k3", false);
+        p.finished("a/r", "k4", true);
+        assert_eq!(p.through("a/r").as_deref(), Some("k2"), "k3 failed");
+        assert_eq!(p.oldest_pending(), Some(1));
+        // Saved and restored: k4 is done beyond `through`, k3 is not.
+        let restored = S3Progress::new("b", "");
+        restored.load(&p.to_json()).unwrap();
+        assert!(restored.already_done("a/r", "k1") && restored.already_done("a/r", "k4"));
+        assert!(!restored.already_done("a/r", "k3"));
+        assert!(S3Progress::new("other", "").load(&p.to_json()).is_err());
+    }
+
+    #[test]
+    fn windows() {
+        let cfg = |s: Option<&str>, e: Option<&str>| S3SourceConfig {
+            bucket: "b".into(),
+            prefix: String::new(),
+            start: s.map(Into::into),
+            end: e.map(Into::into),
+            accounts: vec![],
+            regions: vec![],
+            list_concurrency: 1,
+            fetch_concurrency: 1,
+            aws: AwsConfig::default(),
+        };
+        let w = cfg(Some("2026-01-05"), Some("2026-01-06"))
+            .window()
+            .unwrap();
+        assert!(w.day_in(20260106) && !w.day_in(20260107));
+        assert!(w.time_in(20260106235500) && !w.time_in(20260104235959));
+        assert!(cfg(Some("2026-01-07"), Some("2026-01-06"))
+            .window()
+            .is_err());
+        assert!(cfg(Some("x"), None)
+            .window()
+            .unwrap_err()
+            .contains("source.start"));
+        assert_eq!(epoch_of(19700101000100), 60);
+    }
+}
