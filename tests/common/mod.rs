@@ -119,3 +119,129 @@ pub fn dead_letters(path: &Path) -> Vec<serde_json::Value> {
     }
     read_ndjson(path)
 }
+
+/// A moto server (S3 and SQS) on a free loopback port, stopped when dropped. Found at
+/// `TRAILHOSE_MOTO_SERVER`, else `moto_server` on the PATH. `None` (the test skips) when there
+/// is none, except under CI, where `.ci/run` installs it and its absence is a failure.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn moto() -> Option<Moto> {
+    let exe = std::env::var("TRAILHOSE_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(&exe)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install moto (see .ci/run): cannot start {exe}"
+        );
+        eprintln!("skipped: no moto server ({exe}); pip install 'moto[server]'");
+        return None;
+    };
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "moto did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some(moto)
+}
+
+/// The environment every AWS call of a test runs with: fake credentials, a region, no
+/// profile files of the machine.
+pub fn aws_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// An SDK config for the moto endpoint.
+pub async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// An S3 client for the moto endpoint (path-style).
+pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_config(endpoint).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Uploads every file under `root` to `bucket` (created), keys relative to `root` with
+/// `key_prefix` in front; returns the keys.
+pub async fn upload_tree(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    root: &Path,
+    key_prefix: &str,
+) -> Vec<String> {
+    let _ = client.create_bucket().bucket(bucket).send().await;
+    let mut keys = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(root).expect("relative").to_string_lossy().to_string();
+            let key = format!("{key_prefix}{rel}");
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(std::fs::read(&p).expect("read").into())
+                .send()
+                .await
+                .expect("put_object");
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    keys
+}
+
+/// Runs `trailhose ARGS` against an AWS endpoint (fake credentials).
+pub fn trailhose_aws(args: &[&str]) -> Output {
+    aws_env(&mut Command::new(bin()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run trailhose")
+}
