@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::source::s3::S3SourceConfig;
+use crate::source::sqs::SqsSourceConfig;
 use crate::transform::attribution::AttributionLimits;
 use crate::transform::dedupe::DedupeConfig;
 use crate::transform::filter::FilterConfig;
@@ -124,6 +125,8 @@ pub enum SourceConfig {
     Stdin {},
     /// A trail's archive in S3, replayed in delivery-time order (resumable with `[state]`).
     S3(S3SourceConfig),
+    /// New log files as their notifications arrive on an SQS queue (live).
+    Sqs(SqsSourceConfig),
 }
 
 /// `[[sink]]`, chosen by `type`.
@@ -264,6 +267,32 @@ impl PipelineConfig {
                     c.list_concurrency,
                     1,
                     1024,
+                    "default 16",
+                )?;
+            }
+            SourceConfig::Sqs(c) => {
+                if !c.queue_url.starts_with("http") {
+                    return Err(format!("source.queue_url = \"{}\" is not a queue URL: give https://sqs.<region>.amazonaws.com/<account>/<queue>", c.queue_url));
+                }
+                check_range(
+                    "source.visibility_timeout_secs",
+                    c.visibility_timeout_secs as usize,
+                    1,
+                    43_200,
+                    "default 300; SQS allows up to 12 hours",
+                )?;
+                check_range(
+                    "source.max_in_flight",
+                    c.max_in_flight,
+                    1,
+                    100_000,
+                    "default 100",
+                )?;
+                check_range(
+                    "source.fetch_concurrency",
+                    c.fetch_concurrency,
+                    1,
+                    4096,
                     "default 16",
                 )?;
             }

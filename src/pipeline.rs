@@ -24,7 +24,7 @@ use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, M
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::{BufferPool, SinkOutcome};
 use crate::source::s3::{self, epoch_of, Listed, S3Progress};
-use crate::source::{dir, stdin};
+use crate::source::{dir, sqs, stdin};
 use crate::state::StateDir;
 use crate::state::S3_CHECKPOINT_FILE;
 use crate::stats::RunStats;
@@ -500,6 +500,17 @@ fn run_source(
                     )
                 };
                 s3::run(c, client, progress.clone(), stop, &mut emit).await
+            })?;
+        }
+        SourceConfig::Sqs(c) => {
+            runtime.block_on(async {
+                let mut emit =
+                    |o: Listed, input: StreamInput, then: Box<dyn FnOnce(bool) + Send>| {
+                        let origin: Arc<str> = Arc::from(format!("s3://{}", o.key));
+                        let size = (o.size > 0).then_some(o.size);
+                        send_then(origin, BlobInput::Stream(input), size, "sqs", Some(then))
+                    };
+                sqs::run(c, stop, &mut emit).await
             })?;
         }
         SourceConfig::Stdin {} => {

@@ -94,7 +94,11 @@ fn a_bucket_replays_to_exactly_what_the_same_archive_gives_from_disk() {
     assert!(want.values().sum::<usize>() >= 3000);
     assert_eq!(got, want, "the same records, each as often");
     // Digest files (CloudTrail-Digest/) are not log files: never fetched as records.
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", stderr(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{}",
+        stderr(&out)
+    );
 
     // Config form, with a prefix in front of AWSLogs/ and an organization id.
     rt.block_on(async {
@@ -143,9 +147,18 @@ fn account_region_and_time_filters_read_only_what_they_name() {
     rt.block_on(async {
         let client = s3_client(&moto.endpoint).await;
         upload_tree(&client, "trail", archive.path(), "").await;
-        for f in files.iter().filter(|f| f.to_string_lossy().contains("_20260105T00")) {
-            let rel = f.strip_prefix(archive.path()).expect("rel").to_string_lossy().to_string();
-            let key = rel.replace("/2026/01/05/", "/2026/01/07/").replace("_20260105T", "_20260107T");
+        for f in files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains("_20260105T00"))
+        {
+            let rel = f
+                .strip_prefix(archive.path())
+                .expect("rel")
+                .to_string_lossy()
+                .to_string();
+            let key = rel
+                .replace("/2026/01/05/", "/2026/01/07/")
+                .replace("_20260105T", "_20260107T");
             client
                 .put_object()
                 .bucket("trail")
@@ -174,7 +187,12 @@ fn account_region_and_time_filters_read_only_what_they_name() {
         .iter()
         .find_map(|f| {
             let s = f.to_string_lossy();
-            let r = s.split("/CloudTrail/").nth(1)?.split('/').next()?.to_string();
+            let r = s
+                .split("/CloudTrail/")
+                .nth(1)?
+                .split('/')
+                .next()?
+                .to_string();
             Some(r)
         })
         .expect("region");
@@ -184,12 +202,18 @@ fn account_region_and_time_filters_read_only_what_they_name() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mine: Vec<PathBuf> = files
         .iter()
-        .filter(|f| f.to_string_lossy().contains(&format!("/AWSLogs/{account}/")))
+        .filter(|f| {
+            f.to_string_lossy()
+                .contains(&format!("/AWSLogs/{account}/"))
+        })
         .cloned()
         .collect();
     let early_mine: Vec<PathBuf> = early
         .iter()
-        .filter(|f| f.to_string_lossy().contains(&format!("/AWSLogs/{account}/")))
+        .filter(|f| {
+            f.to_string_lossy()
+                .contains(&format!("/AWSLogs/{account}/"))
+        })
         .cloned()
         .collect();
     let mut want = lines(&replay_local(&mine));
@@ -199,14 +223,25 @@ fn account_region_and_time_filters_read_only_what_they_name() {
     assert_eq!(lines(&out.stdout), want, "--accounts {account}");
 
     // --regions and --end: that region's files of the first day only.
-    let out = replay_s3(&moto, "s3://trail", &["--regions", &region, "--end", "2026-01-06"]);
+    let out = replay_s3(
+        &moto,
+        "s3://trail",
+        &["--regions", &region, "--end", "2026-01-06"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let in_region: Vec<PathBuf> = files
         .iter()
-        .filter(|f| f.to_string_lossy().contains(&format!("/CloudTrail/{region}/")))
+        .filter(|f| {
+            f.to_string_lossy()
+                .contains(&format!("/CloudTrail/{region}/"))
+        })
         .cloned()
         .collect();
-    assert_eq!(lines(&out.stdout), lines(&replay_local(&in_region)), "--regions --end");
+    assert_eq!(
+        lines(&out.stdout),
+        lines(&replay_local(&in_region)),
+        "--regions --end"
+    );
 
     // --start on the second day: only the copies.
     let out = replay_s3(&moto, "s3://trail", &["--start", "2026-01-06"]);
@@ -217,12 +252,25 @@ fn account_region_and_time_filters_read_only_what_they_name() {
     let out = replay_s3(
         &moto,
         "s3://trail",
-        &["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-05T00:59:59Z"],
+        &[
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--end",
+            "2026-01-05T00:59:59Z",
+        ],
     );
-    assert_eq!(lines(&out.stdout), lines(&replay_local(&early)), "time window");
+    assert_eq!(
+        lines(&out.stdout),
+        lines(&replay_local(&early)),
+        "time window"
+    );
 
     // A bad window is a usage error naming the flag.
-    let out = replay_s3(&moto, "s3://trail", &["--start", "2026-01-07", "--end", "2026-01-06"]);
+    let out = replay_s3(
+        &moto,
+        "s3://trail",
+        &["--start", "2026-01-07", "--end", "2026-01-06"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--start"), "{}", stderr(&out));
 }
@@ -277,14 +325,21 @@ fn a_killed_replay_resumes_where_it_stopped_and_loses_nothing() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
-        assert!(child.try_wait().expect("wait").is_none(), "finished before the kill");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before the kill"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("kill -9");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), None, "killed by a signal");
     let first = ids(&std::fs::read(&out1).expect("out1"));
-    assert!(!first.is_empty() && first.len() < all.len(), "killed mid-replay: {}", first.len());
+    assert!(
+        !first.is_empty() && first.len() < all.len(),
+        "killed mid-replay: {}",
+        first.len()
+    );
 
     let out = aws_env(&mut std::process::Command::new(bin()))
         .args(args(&out2))

@@ -4,5 +4,6 @@
 pub mod aws;
 pub mod dir;
 pub mod s3;
+pub mod sqs;
 pub mod stdin;
 pub mod trail_layout;

@@ -670,7 +670,7 @@ impl Fetcher {
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), o.key.clone());
         metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).increment(1.0);
         tokio::spawn(async move {
-            fetch(&client, &bucket, &key, tx).await;
+            fetch_into(&client, &bucket, &key, tx).await;
             metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).decrement(1.0);
             drop(permit);
         });
@@ -681,7 +681,7 @@ impl Fetcher {
 
 /// Streams one object into `tx`, a chunk at a time; a failure goes down the channel too, so
 /// the worker reading it reports it (and the object is not acknowledged).
-async fn fetch(
+pub async fn fetch_into(
     client: &Client,
     bucket: &str,
     key: &str,

@@ -220,7 +220,11 @@ pub async fn upload_tree(
                 stack.push(p);
                 continue;
             }
-            let rel = p.strip_prefix(root).expect("relative").to_string_lossy().to_string();
+            let rel = p
+                .strip_prefix(root)
+                .expect("relative")
+                .to_string_lossy()
+                .to_string();
             let key = format!("{key_prefix}{rel}");
             client
                 .put_object()
