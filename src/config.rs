@@ -260,7 +260,7 @@ impl PipelineConfig {
                     c.fetch_concurrency,
                     1,
                     4096,
-                    "default 32",
+                    "default 64",
                 )?;
                 check_range(
                     "source.list_concurrency",

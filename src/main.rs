@@ -265,7 +265,7 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
             accounts: args.accounts,
             regions: args.regions,
             list_concurrency: 16,
-            fetch_concurrency: args.fetch_concurrency.unwrap_or(32),
+            fetch_concurrency: args.fetch_concurrency.unwrap_or(64),
             aws: AwsConfig {
                 region: args.region,
                 profile: args.profile,

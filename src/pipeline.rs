@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::blob::StreamInput;
 use crate::blob::{AckToken, Blob, BlobInput};
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
 use crate::dead_letter::DeadLetterWriter;
@@ -23,7 +22,7 @@ use crate::metrics as m;
 use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::{BufferPool, SinkOutcome};
-use crate::source::s3::{self, epoch_of, Listed, S3Progress};
+use crate::source::s3::{self, epoch_of, S3Progress};
 use crate::source::{dir, sqs, stdin};
 use crate::state::StateDir;
 use crate::state::S3_CHECKPOINT_FILE;
@@ -481,36 +480,16 @@ fn run_source(
         SourceConfig::S3(c) => {
             let progress =
                 s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
-            runtime.block_on(async {
-                let client = c.aws.s3().await;
-                let mut emit = |o: Listed, input: StreamInput| {
-                    let origin: Arc<str> = Arc::from(format!("s3://{}/{}", c.bucket, o.key));
-                    let (p, id, key) = (progress.clone(), o.prefix_id.clone(), o.key.clone());
-                    let then: Box<dyn FnOnce(bool) + Send> = Box::new(move |ok| {
-                        let result = if ok { "acked" } else { "failed" };
-                        metrics::counter!(m::S3_OBJECTS_DONE, "result" => result).increment(1);
-                        p.finished(&id, &key, ok);
-                    });
-                    send_then(
-                        origin,
-                        BlobInput::Stream(input),
-                        Some(o.size),
-                        "s3",
-                        Some(then),
-                    )
-                };
-                s3::run(c, client, progress.clone(), stop, &mut emit).await
+            forward_network_source(c.fetch_concurrency, &send_then, |hand_on| {
+                runtime.block_on(async {
+                    let client = c.aws.s3().await;
+                    s3::run(c, client, progress.clone(), stop, hand_on).await
+                })
             })?;
         }
         SourceConfig::Sqs(c) => {
-            runtime.block_on(async {
-                let mut emit =
-                    |o: Listed, input: StreamInput, then: Box<dyn FnOnce(bool) + Send>| {
-                        let origin: Arc<str> = Arc::from(format!("s3://{}", o.key));
-                        let size = (o.size > 0).then_some(o.size);
-                        send_then(origin, BlobInput::Stream(input), size, "sqs", Some(then))
-                    };
-                sqs::run(c, stop, &mut emit).await
+            forward_network_source(c.fetch_concurrency, &send_then, |hand_on| {
+                runtime.block_on(sqs::run(c, stop, hand_on))
             })?;
         }
         SourceConfig::Stdin {} => {
@@ -544,6 +523,39 @@ fn run_source(
         }
     }
     Ok(())
+}
+
+/// What a source calls to hand on one input (with what to run once it is done).
+type SendInput<'a> = dyn Fn(Arc<str>, BlobInput, Option<u64>, &'static str, Option<Box<dyn FnOnce(bool) + Send>>) -> bool
+    + Sync
+    + 'a;
+
+/// Runs a network source (async, on the runtime) with a forwarding thread that passes what it
+/// hands on to the blob channel, whose sends block: the source itself never blocks, so its
+/// fetches overlap while the workers are busy.
+fn forward_network_source(
+    ahead: usize,
+    send_then: &SendInput<'_>,
+    run: impl FnOnce(s3::HandOn) -> Result<(), String>,
+) -> Result<(), String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<s3::Handed>(ahead.max(1));
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Some(h) = rx.blocking_recv() {
+                if !send_then(
+                    h.origin,
+                    BlobInput::Stream(h.input),
+                    h.size,
+                    "s3",
+                    Some(h.then),
+                ) {
+                    break;
+                }
+            }
+            // Dropping the receiver ends the source's sends: the run is stopping.
+        });
+        run(tx)
+    })
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

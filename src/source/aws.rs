@@ -43,8 +43,14 @@ impl AwsConfig {
     /// An S3 client.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let shared = self.load().await;
+        // Log files are gzip with their own CRC (checked when inflated) and, for a trail,
+        // SHA-256 hashes in its digests (`trailhose verify`): a second checksum per GET would
+        // only cost CPU.
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(self.path_style)
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }

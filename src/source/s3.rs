@@ -56,7 +56,7 @@ fn default_list_concurrency() -> usize {
 }
 
 fn default_fetch_concurrency() -> usize {
-    32
+    64
 }
 
 /// Chunks a fetch may run ahead of the worker reading it.
@@ -379,8 +379,19 @@ async fn list_objects(
     Ok(out)
 }
 
-/// What the source hands each object to: returns false when the run is stopping.
-pub type Emit<'a> = dyn FnMut(Listed, StreamInput) -> bool + 'a;
+/// An object handed on: where it is from, its bytes as they arrive, and what to do once its
+/// events are all in every sink (`true`) or some are not (`false`).
+pub struct Handed {
+    pub origin: Arc<str>,
+    pub size: Option<u64>,
+    pub input: StreamInput,
+    pub then: Box<dyn FnOnce(bool) + Send>,
+}
+
+/// Where objects go, in order. Bounded by the fetch concurrency: fetches start as soon as they
+/// are handed on, so the source runs that many objects ahead of the workers (a decode worker
+/// never waits for a round trip it could have overlapped).
+pub type HandOn = tokio::sync::mpsc::Sender<Handed>;
 
 /// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
 pub async fn run(
@@ -388,7 +399,7 @@ pub async fn run(
     client: Client,
     progress: Arc<S3Progress>,
     stop: &AtomicBool,
-    emit: &mut Emit<'_>,
+    emit: HandOn,
 ) -> Result<(), String> {
     let window = config.window()?;
     let base = normalize_prefix(&config.prefix);
@@ -417,7 +428,7 @@ pub async fn run(
                             prefix_id: id.clone(),
                         },
                         &progress,
-                        emit,
+                        &emit,
                     )
                     .await
             {
@@ -468,7 +479,7 @@ pub async fn run(
             if !window.time_in(o.time) || progress.already_done(&o.prefix_id, &o.key) {
                 continue;
             }
-            if stop.load(Ordering::Relaxed) || !ctx.hand_on(o, &progress, emit).await {
+            if stop.load(Ordering::Relaxed) || !ctx.hand_on(o, &progress, &emit).await {
                 return Ok(());
             }
         }
@@ -662,7 +673,7 @@ struct Fetcher {
 
 impl Fetcher {
     /// Starts fetching `o` and hands it on; false when the run is stopping.
-    async fn hand_on(&self, o: Listed, progress: &S3Progress, emit: &mut Emit<'_>) -> bool {
+    async fn hand_on(&self, o: Listed, progress: &Arc<S3Progress>, emit: &HandOn) -> bool {
         let Ok(permit) = self.fetches.clone().acquire_owned().await else {
             return false;
         };
@@ -675,7 +686,19 @@ impl Fetcher {
             drop(permit);
         });
         progress.started(&o.prefix_id, &o.key, o.time);
-        emit(o, StreamInput::new(rx))
+        let (p, id, key) = (progress.clone(), o.prefix_id.clone(), o.key.clone());
+        let then: Box<dyn FnOnce(bool) + Send> = Box::new(move |ok| {
+            let result = if ok { "acked" } else { "failed" };
+            metrics::counter!(m::S3_OBJECTS_DONE, "result" => result).increment(1);
+            p.finished(&id, &key, ok);
+        });
+        let handed = Handed {
+            origin: Arc::from(format!("s3://{}/{}", self.bucket, o.key)),
+            size: Some(o.size),
+            input: StreamInput::new(rx),
+            then,
+        };
+        emit.send(handed).await.is_ok()
     }
 }
 

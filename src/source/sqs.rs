@@ -16,8 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aws::{error_text, AwsConfig};
-use super::s3::{fetch_into, Listed};
-use super::trail_layout::key_time;
+use super::s3::{fetch_into, HandOn, Handed};
 use crate::blob::StreamInput;
 use crate::metrics as m;
 
@@ -172,14 +171,8 @@ struct InFlight {
     receive_count: u32,
 }
 
-type Emit<'a> = dyn FnMut(Listed, StreamInput, Box<dyn FnOnce(bool) + Send>) -> bool + 'a;
-
 /// Follows the queue until stopped (or idle for `stop_when_idle_secs`).
-pub async fn run(
-    config: &SqsSourceConfig,
-    stop: &AtomicBool,
-    emit: &mut Emit<'_>,
-) -> Result<(), String> {
+pub async fn run(config: &SqsSourceConfig, stop: &AtomicBool, emit: HandOn) -> Result<(), String> {
     let sqs = config.aws.sqs().await;
     let s3 = config.aws.s3().await;
     // Checked once at start: a wrong queue is a start-up error, not a silent idle loop.
@@ -314,13 +307,13 @@ pub async fn run(
                     slot.clone(),
                     tokio::runtime::Handle::current(),
                 );
-                let listed = Listed {
-                    time: key_time(&o.key).unwrap_or(0),
-                    key: format!("{}/{}", o.bucket, o.key),
-                    size: o.size.unwrap_or(0),
-                    prefix_id: Arc::from(""),
+                let handed = Handed {
+                    origin: Arc::from(format!("s3://{}/{}", o.bucket, o.key)),
+                    size: o.size,
+                    input: StreamInput::new(rx),
+                    then: done,
                 };
-                if !emit(listed, StreamInput::new(rx), done) {
+                if emit.send(handed).await.is_err() {
                     break;
                 }
             }
