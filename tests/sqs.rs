@@ -1,0 +1,242 @@
+//! The SQS source against a real SQS and S3 server on loopback (moto's standalone server):
+//! every notification format, messages deleted only once their objects' events are in the sink,
+//! visibility extended while a slow sink holds them, nothing deleted when the sink rejects.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws_config(endpoint).await)
+}
+
+/// Uploads a gen archive, makes a queue, and sends one notification per format naming its
+/// log files; returns the queue URL and the files named.
+async fn setup(moto: &Moto, archive: &Path, queue: &str) -> (String, Vec<PathBuf>) {
+    let s3 = s3_client(&moto.endpoint).await;
+    let keys = upload_tree(&s3, "trail", archive, "").await;
+    let logs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| k.contains("/CloudTrail/"))
+        .collect();
+    assert!(logs.len() >= 5, "{} log files", logs.len());
+    let sqs = sqs_client(&moto.endpoint).await;
+    let url = sqs
+        .create_queue()
+        .queue_name(queue)
+        .send()
+        .await
+        .expect("create_queue")
+        .queue_url
+        .expect("url");
+    let s3_event = |key: &str| {
+        serde_json::json!({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"trail"},"object":{"key": key.replace(':', "%3A"),"size":1}}}]})
+        .to_string()
+    };
+    let sns = |message: String| {
+        serde_json::json!({"Type":"Notification","MessageId":"m","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":message})
+            .to_string()
+    };
+    let bodies = vec![
+        // A direct S3 event notification.
+        s3_event(&logs[0]),
+        // The same, through SNS.
+        sns(s3_event(&logs[1])),
+        // EventBridge "Object Created".
+        serde_json::json!({"version":"0","detail-type":"Object Created","source":"aws.s3",
+            "detail":{"bucket":{"name":"trail"},"object":{"key":logs[2],"size":1}}})
+        .to_string(),
+        // CloudTrail's own notification (through SNS), naming two files.
+        sns(serde_json::json!({"s3Bucket":"trail","s3ObjectKey":[logs[3], logs[4]]}).to_string()),
+        // Nothing to read: an S3 test event, and a digest file.
+        r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-05T00:00:00Z","Bucket":"trail"}"#
+            .to_string(),
+        sns(serde_json::json!({"s3Bucket":"trail","s3ObjectKey":["AWSLogs/1/CloudTrail-Digest/r/2026/01/05/d.json.gz"]}).to_string()),
+    ];
+    for body in bodies {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+    let files = logs[..5].iter().map(|k| archive.join(k)).collect();
+    (url, files)
+}
+
+/// Messages still on the queue, visible or in flight.
+async fn messages_left(moto: &Moto, url: &str) -> u64 {
+    let sqs = sqs_client(&moto.endpoint).await;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    let get = |n: aws_sdk_sqs::types::QueueAttributeName| {
+        attrs
+            .get(&n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+}
+
+fn config(dir: &Path, moto: &Moto, url: &str, sink_path: &str, visibility: u32) -> PathBuf {
+    let path = dir.join("live.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\ntype = \"sqs\"\nqueue_url = \"{url}\"\nvisibility_timeout_secs = {visibility}\n\
+             stop_when_idle_secs = 3\n[source.aws]\nendpoint_url = \"{}\"\npath_style = true\n\
+             [[sink]]\ntype = \"ndjson\"\npath = \"{sink_path}\"\n[dedupe]\nenabled = false\n\
+             [pipeline]\nbatch_bytes = 65536\n",
+            moto.endpoint
+        ),
+    )
+    .expect("write");
+    path
+}
+
+fn expected_lines(files: &[PathBuf]) -> Vec<String> {
+    let mut args = vec!["replay".to_string(), "--no-dedupe".into(), "-q".into()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = trailhose(&args, None);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn every_notification_format_is_read_and_deleted_once_done() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, files) = rt.block_on(setup(&moto, archive.path(), "live"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("out.ndjson");
+    let cfg = config(
+        tmp.path(),
+        &moto,
+        &url,
+        out_file.to_str().expect("path"),
+        30,
+    );
+    let out = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut got: Vec<String> = std::fs::read_to_string(&out_file)
+        .expect("out")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        expected_lines(&files),
+        "the five files named, each once"
+    );
+    assert_eq!(
+        rt.block_on(messages_left(&moto, &url)),
+        0,
+        "every message deleted"
+    );
+}
+
+#[test]
+fn a_slow_sink_keeps_its_messages_invisible_and_nothing_is_read_twice() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, files) = rt.block_on(setup(&moto, archive.path(), "slow"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Visibility 2 s; the test leaves stdout unread for 7 s, so the sink blocks on a full pipe
+    // with messages in flight: without extensions they would come back and be read again.
+    let cfg = config(tmp.path(), &moto, &url, "-", 2);
+    let mut child = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(Duration::from_secs(7));
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
+    assert_eq!(status.code(), Some(0), "{err}");
+    let mut got: Vec<String> = stdout.lines().map(str::to_string).collect();
+    got.sort();
+    let want = expected_lines(&files);
+    let ids: BTreeSet<&str> = got.iter().map(String::as_str).collect();
+    assert_eq!(
+        ids.len(),
+        got.len(),
+        "a record came twice: a message was redelivered"
+    );
+    assert_eq!(got, want);
+    assert_eq!(rt.block_on(messages_left(&moto, &url)), 0);
+}
+
+#[test]
+fn a_sink_that_rejects_leaves_the_messages_on_the_queue() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, _) = rt.block_on(setup(&moto, archive.path(), "reject"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = config(tmp.path(), &moto, &url, "/dev/full", 30);
+    let out = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a sink failure: {}",
+        stderr(&out)
+    );
+    // The messages naming log files are still there (only the two naming none were deleted).
+    assert_eq!(
+        rt.block_on(messages_left(&moto, &url)),
+        4,
+        "{}",
+        stderr(&out)
+    );
+}
