@@ -1003,7 +1003,8 @@ fn write_log_file(
         account: p.account,
         region: p.region,
         time: p.time,
-        sha256: hex(&Sha256::digest(&compressed)),
+        // CloudTrail hashes a log file's uncompressed content.
+        sha256: hex(&Sha256::digest(&body)),
         compressed: compressed.len() as u64,
         decompressed: body.len() as u64,
         events: written,
@@ -1011,7 +1012,8 @@ fn write_log_file(
     })
 }
 
-/// One digest per account, region and hour, listing that hour's log files with their SHA-256,
+/// One digest per account, region and hour, listing that hour's log files with the SHA-256 of
+/// their uncompressed content,
 /// chained through `previousDigestHashValue`. Signatures need the trail's private key, which a
 /// synthetic archive does not have: `digestSignatureAlgorithm` is set, the signature is not.
 fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64> {
@@ -1074,10 +1076,12 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
             "previousDigestSignature": serde_json::Value::Null,
             "logFiles": log_files,
         });
-        let bytes = gzip(&serde_json::to_vec(&digest).map_err(io::Error::other)?)?;
+        let plain = serde_json::to_vec(&digest).map_err(io::Error::other)?;
+        let bytes = gzip(&plain)?;
         fs::create_dir_all(out.join(&dir))?;
         fs::write(out.join(&key), &bytes)?;
-        previous.insert((account, region), (key, hex(&Sha256::digest(&bytes))));
+        // The chain hashes the previous digest's uncompressed content, as CloudTrail does.
+        previous.insert((account, region), (key, hex(&Sha256::digest(&plain))));
         count += 1;
     }
     Ok(count)

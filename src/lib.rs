@@ -14,4 +14,5 @@ pub mod source;
 pub mod state;
 pub mod stats;
 pub mod transform;
+pub mod verify;
 pub mod worker;

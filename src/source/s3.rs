@@ -110,6 +110,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// Whether a YYYYMMDDHHMMSS time is inside.
+    pub fn contains(&self, t: u64) -> bool {
+        self.time_in(t)
+    }
+
     fn day_in(&self, day: Day) -> bool {
         self.start.is_none_or(|(d, _)| day >= d) && self.end.is_none_or(|(d, _)| day <= d)
     }
