@@ -220,6 +220,28 @@ fn try_main(cli: Cli) -> i32 {
     match cli.command {
         Command::Replay(args) => {
             let args = *args;
+            let s3_paths = args
+                .paths
+                .iter()
+                .filter(|p| p.to_string_lossy().starts_with("s3://"))
+                .count();
+            if s3_paths > 0 && args.paths.len() > 1 {
+                eprintln!("trailhose: error: PATH: an s3:// source is replayed alone; run one replay per bucket, and local paths in another");
+                return exit::USAGE;
+            }
+            let s3_only = [
+                ("--start", args.start.is_some()),
+                ("--end", args.end.is_some()),
+                ("--accounts", !args.accounts.is_empty()),
+                ("--regions", !args.regions.is_empty()),
+                ("--endpoint-url", args.endpoint_url.is_some()),
+                ("--fetch-concurrency", args.fetch_concurrency.is_some()),
+                ("--path-style", args.path_style),
+            ];
+            if let (0, Some((flag, _))) = (s3_paths, s3_only.iter().find(|(_, set)| *set)) {
+                eprintln!("trailhose: error: {flag} applies to an s3://bucket/prefix source only; local trees are filtered by the paths given");
+                return exit::USAGE;
+            }
             let quiet = args.quiet;
             let config = replay_config(args);
             if let Err(e) = config.validate() {

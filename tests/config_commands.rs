@@ -18,11 +18,15 @@ fn shipped_pipelines_validate() {
         "sidecar-stdin.toml",
         "enrich-replay.toml",
         "raw-and-ecs.toml",
+        "replay-s3.toml",
+        "live-sqs.toml",
     ] {
         let path = format!("{}/pipelines/{name}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(bin())
             .args(["validate", &path])
             .env("TRAIL_DIR", dir.path())
+            .env("BUCKET", "my-trail")
+            .env("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/111122223333/trail-files")
             .output()
             .expect("run");
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));

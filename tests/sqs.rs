@@ -103,6 +103,17 @@ async fn messages_left(moto: &Moto, url: &str) -> u64 {
 }
 
 fn config(dir: &Path, moto: &Moto, url: &str, sink_path: &str, visibility: u32) -> PathBuf {
+    config_with(dir, moto, url, sink_path, visibility, "")
+}
+
+fn config_with(
+    dir: &Path,
+    moto: &Moto,
+    url: &str,
+    sink_path: &str,
+    visibility: u32,
+    extra: &str,
+) -> PathBuf {
     let path = dir.join("live.toml");
     std::fs::write(
         &path,
@@ -110,7 +121,7 @@ fn config(dir: &Path, moto: &Moto, url: &str, sink_path: &str, visibility: u32) 
             "[source]\ntype = \"sqs\"\nqueue_url = \"{url}\"\nvisibility_timeout_secs = {visibility}\n\
              stop_when_idle_secs = 3\n[source.aws]\nendpoint_url = \"{}\"\npath_style = true\n\
              [[sink]]\ntype = \"ndjson\"\npath = \"{sink_path}\"\n[dedupe]\nenabled = false\n\
-             [pipeline]\nbatch_bytes = 65536\n",
+             [pipeline]\nbatch_bytes = 65536\n{extra}",
             moto.endpoint
         ),
     )
@@ -178,14 +189,39 @@ fn a_slow_sink_keeps_its_messages_invisible_and_nothing_is_read_twice() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // Visibility 2 s; the test leaves stdout unread for 7 s, so the sink blocks on a full pipe
     // with messages in flight: without extensions they would come back and be read again.
-    let cfg = config(tmp.path(), &moto, &url, "-", 2);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let cfg = config_with(
+        tmp.path(),
+        &moto,
+        &url,
+        "-",
+        2,
+        &format!("[metrics]\naddr = \"127.0.0.1:{port}\"\n"),
+    );
     let mut child = aws_env(&mut Command::new(bin()))
         .args(["run", cfg.to_str().expect("path"), "-q"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start");
-    std::thread::sleep(Duration::from_secs(7));
+    std::thread::sleep(Duration::from_secs(6));
+    // While the sink is stuck: messages in flight, their visibility extended, none deleted.
+    let metrics = scrape(port);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(value("trailhose_sqs_visibility_extensions_total") >= 2.0, "{metrics}");
+    assert!(value("trailhose_sqs_messages_in_flight") >= 1.0, "{metrics}");
+    assert!(value("trailhose_sqs_messages_received_total") >= 4.0, "{metrics}");
+    assert!(value("trailhose_s3_objects_fetched_total") >= 1.0, "{metrics}");
     let mut stdout = String::new();
     child
         .stdout
@@ -239,4 +275,15 @@ fn a_sink_that_rejects_leaves_the_messages_on_the_queue() {
         "{}",
         stderr(&out)
     );
+}
+
+/// One scrape of /metrics.
+fn scrape(port: u16) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
 }
