@@ -26,7 +26,10 @@ fn shipped_pipelines_validate() {
             .args(["validate", &path])
             .env("TRAIL_DIR", dir.path())
             .env("BUCKET", "my-trail")
-            .env("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/111122223333/trail-files")
+            .env(
+                "QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/111122223333/trail-files",
+            )
             .output()
             .expect("run");
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));

@@ -218,10 +218,22 @@ fn a_slow_sink_keeps_its_messages_invisible_and_nothing_is_read_twice() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    assert!(value("trailhose_sqs_visibility_extensions_total") >= 2.0, "{metrics}");
-    assert!(value("trailhose_sqs_messages_in_flight") >= 1.0, "{metrics}");
-    assert!(value("trailhose_sqs_messages_received_total") >= 4.0, "{metrics}");
-    assert!(value("trailhose_s3_objects_fetched_total") >= 1.0, "{metrics}");
+    assert!(
+        value("trailhose_sqs_visibility_extensions_total") >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        value("trailhose_sqs_messages_in_flight") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("trailhose_sqs_messages_received_total") >= 4.0,
+        "{metrics}"
+    );
+    assert!(
+        value("trailhose_s3_objects_fetched_total") >= 1.0,
+        "{metrics}"
+    );
     let mut stdout = String::new();
     child
         .stdout
