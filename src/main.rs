@@ -81,6 +81,10 @@ struct VerifyArgs {
     /// Path-style addressing.
     #[arg(long)]
     path_style: bool,
+    /// The trail's public keys, to check digest signatures: the JSON output of
+    /// `aws cloudtrail list-public-keys --start-time ... --end-time ...`.
+    #[arg(long, value_name = "FILE")]
+    public_keys: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -329,6 +333,19 @@ fn verify(args: VerifyArgs) -> i32 {
         eprintln!("trailhose: error: {}", flag_names(&e));
         return exit::USAGE;
     }
+    let keys = match &args.public_keys {
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| trailhose::verify::PublicKeys::parse(&b))
+        {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("trailhose: error: --public-keys {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -341,16 +358,30 @@ fn verify(args: VerifyArgs) -> i32 {
     };
     let result = runtime.block_on(async {
         let (store, prefix) = trailhose::verify::store_for(&args.target, &filter).await;
-        trailhose::verify::verify(&store, &prefix, &filter).await
+        trailhose::verify::verify(&store, &prefix, &filter, keys.as_ref()).await
     });
     match result {
         Ok(report) => {
             for p in &report.problems {
                 println!("{p}");
             }
+            let signatures = if keys.is_none() {
+                "digest signatures not checked (give the trail's public keys with --public-keys)"
+                    .to_string()
+            } else {
+                format!(
+                    "digest signatures: {} good, {} bad, {} not checked (no signature metadata: a local copy has none)",
+                    report.signatures_good, report.signatures_bad, report.signatures_unchecked
+                )
+            };
             eprintln!(
-                "trailhose: verified {} digest files and {} log files: {} altered, {} missing, {} extra, {} broken digest links; digest signatures not checked (needs the trail's public keys; not implemented yet)",
-                report.digests, report.log_files, report.altered, report.missing, report.extra, report.chain_breaks
+                "trailhose: verified {} digest files and {} log files: {} altered, {} missing, {} extra, {} broken digest links; {signatures}",
+                report.digests,
+                report.log_files,
+                report.altered,
+                report.missing,
+                report.extra,
+                report.chain_breaks
             );
             if report.digests == 0 {
                 eprintln!("trailhose: error: no digest files found under {}: is log file validation on for this trail?", args.target);

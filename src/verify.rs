@@ -2,8 +2,9 @@
 //! `aws cloudtrail validate-logs`: each log file's SHA-256 (of its uncompressed content) against
 //! the digest that lists it, each digest against the next one's `previousDigestHashValue` (the
 //! chain), and reports missing, altered and extra log files and broken chain links. Reads from
-//! S3 or from a local copy of the bucket (a folder holding `AWSLogs/`). Digest signatures need
-//! the trail's public keys and are not checked yet: the report says so.
+//! S3 or from a local copy of the bucket (a folder holding `AWSLogs/`). With the trail's public
+//! keys (`aws cloudtrail list-public-keys` output) it also checks each digest's SHA256withRSA
+//! signature, kept in the digest object's metadata (so only from S3: a local copy has none).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -122,15 +123,22 @@ impl Store {
 
     /// An object's bytes; `None` when it does not exist.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.get_signed(key).await?.map(|(b, _)| b))
+    }
+
+    /// An object's bytes and its `signature` metadata (a digest's), when it exists.
+    async fn get_signed(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
         match self {
             Store::S3 { client, bucket } => {
                 match client.get_object().bucket(bucket).key(key).send().await {
-                    Ok(o) => o
-                        .body
-                        .collect()
-                        .await
-                        .map(|b| Some(b.to_vec()))
-                        .map_err(|e| format!("reading s3://{bucket}/{key}: {e}")),
+                    Ok(o) => {
+                        let signature = o.metadata().and_then(|m| m.get("signature")).cloned();
+                        o.body
+                            .collect()
+                            .await
+                            .map(|b| Some((b.to_vec(), signature)))
+                            .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))
+                    }
                     Err(e) => {
                         let e = e.into_service_error();
                         if e.is_no_such_key() {
@@ -142,7 +150,7 @@ impl Store {
                 }
             }
             Store::Local { root } => match std::fs::read(root.join(key)) {
-                Ok(b) => Ok(Some(b)),
+                Ok(b) => Ok(Some((b, None))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(format!("reading {}: {e}", root.join(key).display())),
             },
@@ -160,6 +168,77 @@ pub struct Report {
     pub missing: u64,
     pub extra: u64,
     pub chain_breaks: u64,
+    /// Digest signatures checked and found good.
+    pub signatures_good: u64,
+    /// Digests whose signature could not be checked (no signature metadata).
+    pub signatures_unchecked: u64,
+    pub signatures_bad: u64,
+}
+
+/// The trail's public keys by fingerprint, from `aws cloudtrail list-public-keys` output
+/// (`{"PublicKeyList": [{"Value": base64 DER, "Fingerprint": ...}]}`).
+pub struct PublicKeys(std::collections::HashMap<String, rsa::RsaPublicKey>);
+
+impl PublicKeys {
+    pub fn parse(json: &[u8]) -> Result<Self, String> {
+        use base64::Engine as _;
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        let v: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+        let list = v["PublicKeyList"]
+            .as_array()
+            .ok_or("no PublicKeyList: give the output of aws cloudtrail list-public-keys")?;
+        let mut keys = std::collections::HashMap::new();
+        for k in list {
+            let (Some(value), Some(fp)) = (k["Value"].as_str(), k["Fingerprint"].as_str()) else {
+                return Err("a key without Value or Fingerprint".into());
+            };
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .map_err(|e| format!("key {fp}: Value is not base64: {e}"))?;
+            let key = rsa::RsaPublicKey::from_pkcs1_der(&der)
+                .map_err(|e| format!("key {fp}: not a DER RSA public key: {e}"))?;
+            keys.insert(fp.to_ascii_lowercase(), key);
+        }
+        Ok(PublicKeys(keys))
+    }
+}
+
+/// The string a digest's signature covers (AWS: "Validating CloudTrail log file integrity with
+/// custom implementations"): end time, the digest's bucket/key, the SHA-256 of its
+/// uncompressed content, and the previous digest's signature (`null` for the first).
+pub fn signing_string(digest: &serde_json::Value, plain_sha256: &str) -> String {
+    format!(
+        "{}\n{}/{}\n{}\n{}",
+        digest["digestEndTime"].as_str().unwrap_or(""),
+        digest["digestS3Bucket"].as_str().unwrap_or(""),
+        digest["digestS3Object"].as_str().unwrap_or(""),
+        plain_sha256,
+        digest["previousDigestSignature"].as_str().unwrap_or("null")
+    )
+}
+
+fn check_signature(
+    keys: &PublicKeys,
+    digest: &serde_json::Value,
+    plain_sha256: &str,
+    signature_hex: &str,
+) -> Result<(), String> {
+    use rsa::signature::Verifier;
+    let fp = digest["digestPublicKeyFingerprint"].as_str().unwrap_or("");
+    let key = keys
+        .0
+        .get(&fp.to_ascii_lowercase())
+        .ok_or_else(|| format!("no public key with fingerprint {fp} in --public-keys"))?;
+    let sig: Vec<u8> = (0..signature_hex.len() / 2)
+        .map(|i| u8::from_str_radix(signature_hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "the signature metadata is not hex".to_string())?;
+    let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice())
+        .map_err(|e| format!("bad signature: {e}"))?;
+    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
+        .verify(signing_string(digest, plain_sha256).as_bytes(), &sig)
+        .map_err(|_| "signature does not match".to_string())
 }
 
 fn sha256_of_gzip(bytes: &[u8]) -> Result<String, String> {
@@ -180,6 +259,7 @@ pub async fn verify(
     store: &Store,
     prefix: &str,
     filter: &S3SourceConfig,
+    keys: Option<&PublicKeys>,
 ) -> Result<Report, String> {
     let window = filter.window()?;
     let p = prefix.trim_start_matches('/');
@@ -219,7 +299,7 @@ pub async fn verify(
                 continue;
             }
             let logs = format!("{account}CloudTrail/{name}/");
-            verify_region(store, &region, &logs, &window, &mut report).await?;
+            verify_region(store, &region, &logs, &window, keys, &mut report).await?;
         }
     }
     Ok(report)
@@ -230,6 +310,7 @@ async fn verify_region(
     digest_prefix: &str,
     log_prefix: &str,
     window: &crate::source::s3::Window,
+    keys: Option<&PublicKeys>,
     report: &mut Report,
 ) -> Result<(), String> {
     let mut digests: Vec<String> = store
@@ -245,7 +326,7 @@ async fn verify_region(
     let mut previous: Option<(String, String)> = None;
     let limit = Arc::new(Semaphore::new(32));
     for key in digests {
-        let Some(bytes) = store.get(&key).await? else {
+        let Some((bytes, signature)) = store.get_signed(&key).await? else {
             continue;
         };
         let plain_hash = sha256_of_gzip(&bytes).map_err(|e| format!("{key}: {e}"))?;
@@ -256,6 +337,16 @@ async fn verify_region(
         let digest: serde_json::Value =
             serde_json::from_slice(&plain).map_err(|e| format!("{key}: not a digest: {e}"))?;
         report.digests += 1;
+        match (keys, &signature) {
+            (Some(keys), Some(sig)) => match check_signature(keys, &digest, &plain_hash, sig) {
+                Ok(()) => report.signatures_good += 1,
+                Err(e) => {
+                    report.signatures_bad += 1;
+                    report.problems.push(format!("bad signature: {key}: {e}"));
+                }
+            },
+            _ => report.signatures_unchecked += 1,
+        }
         // The chain: this digest names the one before and its hash.
         if let (Some(prev_key), Some(prev_hash)) = (
             digest["previousDigestS3Object"].as_str(),

@@ -162,3 +162,143 @@ fn a_bucket_verifies_and_damage_is_reported() {
     ]);
     check_report(&out, &changed, &deleted, &digest);
 }
+
+/// The string CloudTrail signs for a digest, written out here from AWS's documentation (not
+/// taken from trailhose): end time, bucket/key, SHA-256 of the uncompressed digest, previous
+/// signature (`null` for the first).
+fn aws_signing_string(digest: &serde_json::Value, plain: &[u8]) -> String {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(plain)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}\n{}/{}\n{}\n{}",
+        digest["digestEndTime"].as_str().expect("end"),
+        digest["digestS3Bucket"].as_str().expect("bucket"),
+        digest["digestS3Object"].as_str().expect("key"),
+        hash,
+        digest["previousDigestSignature"].as_str().unwrap_or("null")
+    )
+}
+
+#[test]
+fn digest_signatures_are_checked_with_the_trails_public_keys() {
+    use base64::Engine as _;
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
+    use rsa::signature::{SignatureEncoding, Signer};
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("15000");
+    let pem = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys/digest-signing-test-key.pem"),
+    )
+    .expect("test key");
+    let private = rsa::RsaPrivateKey::from_pkcs1_pem(&pem).expect("key");
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private.clone());
+    let der = private.to_public_key().to_pkcs1_der().expect("der");
+    let keys = serde_json::json!({"PublicKeyList": [{
+        "Value": base64::engine::general_purpose::STANDARD.encode(der.as_bytes()),
+        "ValidityStartTime": "2026-01-01T00:00:00Z",
+        "ValidityEndTime": "2027-01-01T00:00:00Z",
+        "Fingerprint": "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    }]});
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let keys_file = tmp.path().join("keys.json");
+    std::fs::write(&keys_file, keys.to_string()).expect("write");
+    let files = log_files(archive.path());
+    let digests: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail-Digest/"))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sign = |path: &Path| -> (String, Vec<u8>, String) {
+        let gz = std::fs::read(path).expect("read");
+        let mut plain = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut plain)
+            .expect("gunzip");
+        let digest: serde_json::Value = serde_json::from_slice(&plain).expect("json");
+        let sig = signer.sign(aws_signing_string(&digest, &plain).as_bytes());
+        let hex: String = sig.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let key = digest["digestS3Object"].as_str().expect("key").to_string();
+        (key, gz, hex)
+    };
+    rt.block_on(async {
+        let client = s3_client(&moto.endpoint).await;
+        upload_tree(&client, "trail", archive.path(), "").await;
+        // The digests again, with their signatures in the object metadata, as CloudTrail puts them.
+        for d in &digests {
+            let (key, body, hex) = sign(d);
+            client
+                .put_object()
+                .bucket("trail")
+                .key(key)
+                .metadata("signature", hex)
+                .metadata("signature-algorithm", "SHA256withRSA")
+                .body(body.into())
+                .send()
+                .await
+                .expect("put digest");
+        }
+    });
+    let args = |keys: &Path| {
+        vec![
+            "verify".to_string(),
+            "s3://trail".into(),
+            "--endpoint-url".into(),
+            moto.endpoint.clone(),
+            "--path-style".into(),
+            "--public-keys".into(),
+            keys.display().to_string(),
+        ]
+    };
+    let run = |keys: &Path| {
+        let a = args(keys);
+        trailhose_aws(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&keys_file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let good = format!(
+        "digest signatures: {} good, 0 bad, 0 not checked",
+        digests.len()
+    );
+    assert!(stderr(&out).contains(&good), "{}", stderr(&out));
+
+    // One digest's signature swapped for another's: reported, the run fails.
+    let (_, _, other_sig) = sign(digests[1]);
+    let (key0, body0, _) = sign(digests[0]);
+    rt.block_on(async {
+        let client = s3_client(&moto.endpoint).await;
+        client
+            .put_object()
+            .bucket("trail")
+            .key(&key0)
+            .metadata("signature", other_sig)
+            .body(body0.into())
+            .send()
+            .await
+            .expect("put");
+    });
+    let out = run(&keys_file);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("bad signature:") && l.contains(&key0)),
+        "{report}"
+    );
+    assert_eq!(report.lines().count(), 1, "{report}");
+
+    // Keys that are not keys: a usage error naming the flag.
+    std::fs::write(&keys_file, "{}").expect("write");
+    let out = run(&keys_file);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--public-keys"), "{}", stderr(&out));
+}
