@@ -299,3 +299,44 @@ fn scrape(port: u16) -> String {
     s.read_to_string(&mut body).expect("read");
     body
 }
+
+#[test]
+fn two_instances_on_one_queue_never_both_take_a_message() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, files) = rt.block_on(setup(&moto, archive.path(), "shared"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let start = |n: usize| {
+        let dir = tmp.path().join(format!("c{n}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = dir.join("out.ndjson");
+        let cfg = config(&dir, &moto, &url, out.to_str().expect("path"), 30);
+        let child = aws_env(&mut Command::new(bin()))
+            .args(["run", cfg.to_str().expect("path"), "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        (child, out)
+    };
+    let (mut a, out_a) = start(1);
+    let (mut b, out_b) = start(2);
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.wait().expect("wait").code(), Some(0));
+    }
+    let mut got: Vec<String> = [out_a, out_b]
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("out")
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort();
+    // Every record once across the two: no message was processed by both.
+    assert_eq!(got, expected_lines(&files));
+    assert_eq!(rt.block_on(messages_left(&moto, &url)), 0);
+}
