@@ -30,8 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replay CloudTrail files, directory trees (e.g. a synced AWSLogs/ tree) or stdin to NDJSON,
-    /// one record per line, on every core.
+    /// Replay CloudTrail files, directory trees (e.g. a synced AWSLogs/ tree), stdin, or a
+    /// trail's S3 bucket (s3://bucket/prefix, resumable with --state) to NDJSON, one record per
+    /// line, on every core.
     Replay(Box<ReplayArgs>),
     /// Run the pipeline a config file describes.
     Run {
