@@ -32,7 +32,12 @@ impl BlobInput {
 /// bounded, so a fetch runs at most a few chunks ahead of the worker reading it and no object
 /// is ever held whole.
 #[derive(Clone)]
-pub struct StreamInput(Arc<Mutex<Option<ChunkReader>>>);
+pub struct StreamInput {
+    reader: Arc<Mutex<Option<ChunkReader>>>,
+    /// Set when the transport failed (a GET or the body's read): the bytes read are not the
+    /// object's, whatever the decoder made of them, so the input must not be acknowledged.
+    transport_failed: Arc<AtomicBool>,
+}
 
 impl std::fmt::Debug for StreamInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,14 +47,24 @@ impl std::fmt::Debug for StreamInput {
 
 impl StreamInput {
     pub fn new(chunks: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>) -> Self {
-        StreamInput(Arc::new(Mutex::new(Some(ChunkReader {
-            chunks,
-            current: bytes::Bytes::new(),
-        }))))
+        let transport_failed = Arc::new(AtomicBool::new(false));
+        StreamInput {
+            reader: Arc::new(Mutex::new(Some(ChunkReader {
+                chunks,
+                current: bytes::Bytes::new(),
+                failed: transport_failed.clone(),
+            }))),
+            transport_failed,
+        }
+    }
+
+    /// Whether fetching the bytes failed (see the field).
+    pub fn transport_failed(&self) -> bool {
+        self.transport_failed.load(Ordering::Acquire)
     }
 
     fn take(&self) -> io::Result<Box<dyn Read + Send>> {
-        self.0
+        self.reader
             .lock()
             .ok()
             .and_then(|mut r| r.take())
@@ -62,6 +77,7 @@ impl StreamInput {
 struct ChunkReader {
     chunks: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     current: bytes::Bytes,
+    failed: Arc<AtomicBool>,
 }
 
 impl Read for ChunkReader {
@@ -69,7 +85,10 @@ impl Read for ChunkReader {
         while self.current.is_empty() {
             match self.chunks.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    self.failed.store(true, Ordering::Release);
+                    return Err(e);
+                }
                 None => return Ok(0),
             }
         }
@@ -174,6 +193,34 @@ mod tests {
         assert!(rx.try_recv().is_err(), "one share is still out");
         b.ack();
         assert_eq!(rx.try_recv(), Ok(true));
+    }
+
+    #[test]
+    fn a_failed_fetch_is_marked_and_reported_to_the_reader() {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let input = StreamInput::new(rx);
+        tx.try_send(Ok(bytes::Bytes::from_static(b"abc"))).unwrap();
+        tx.try_send(Err(io::Error::other("GET failed"))).unwrap();
+        let mut reader = BlobInput::Stream(input.clone()).open().unwrap();
+        let mut got = Vec::new();
+        let err = reader.read_to_end(&mut got).unwrap_err();
+        assert_eq!(got, b"abc");
+        assert!(err.to_string().contains("GET failed"));
+        assert!(input.transport_failed());
+        // A stream read to its end is not marked; and it can be opened only once.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let ok = StreamInput::new(rx);
+        tx.try_send(Ok(bytes::Bytes::from_static(b"x"))).unwrap();
+        drop(tx);
+        let mut all = Vec::new();
+        BlobInput::Stream(ok.clone())
+            .open()
+            .unwrap()
+            .read_to_end(&mut all)
+            .unwrap();
+        assert_eq!(all, b"x");
+        assert!(!ok.transport_failed());
+        assert!(BlobInput::Stream(ok).open().is_err());
     }
 
     #[test]

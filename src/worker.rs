@@ -122,9 +122,6 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     } = blob;
     let mut out = BlobOutput::new(shared, &ack);
     out.live = matches!(input, BlobInput::Stdin);
-    // A fetch that fails can succeed next time: such an input is not acknowledged, so its
-    // source keeps its position (a missing file, by contrast, is bad input, reported and done).
-    out.retry_on_io_error = matches!(input, BlobInput::Stream(_));
     // Small inputs are read whole and inflated in one call; the bound is the same for a file
     // and a fetched object (4 MiB per worker).
     let small_file = matches!(input, BlobInput::File(_) | BlobInput::Stream(_))
@@ -170,6 +167,15 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
         }
     };
     out.flush();
+    // A fetch that failed can succeed next time: such an input is not acknowledged, so its
+    // source keeps its position (the S3 checkpoint stays before it, the SQS message returns),
+    // whatever the decoder made of the bytes that came. A damaged object that was fetched
+    // whole is bad input like a damaged file: reported, dead-lettered, and done.
+    if let BlobInput::Stream(s) = &input {
+        if s.transport_failed() {
+            out.complete = false;
+        }
+    }
     if out.errors > PRINTED_ERRORS_PER_INPUT {
         eprintln!(
             "trailhose: error: {origin}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
@@ -223,8 +229,6 @@ struct BlobOutput<'a> {
     live: bool,
     /// Ack tokens of held-back records (of other inputs, maybe) written into the current batch.
     held_acks: Vec<AckToken>,
-    /// A read error leaves the input unacknowledged (network inputs: a retry can succeed).
-    retry_on_io_error: bool,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -243,7 +247,6 @@ impl<'a> BlobOutput<'a> {
             reported: (0, 0),
             live: false,
             held_acks: Vec::new(),
-            retry_on_io_error: false,
         }
     }
 
@@ -540,9 +543,6 @@ impl RecordOutput for BlobOutput<'_> {
             // Reads cut short by a stop are not bad input.
             self.complete = false;
             return;
-        }
-        if self.retry_on_io_error && error.kind == ErrorKind::Io {
-            self.complete = false;
         }
         let s = &self.shared.stats;
         RunStats::add(&s.errors, 1);

@@ -340,3 +340,49 @@ fn two_instances_on_one_queue_never_both_take_a_message() {
     assert_eq!(got, expected_lines(&files));
     assert_eq!(rt.block_on(messages_left(&moto, &url)), 0);
 }
+
+#[test]
+fn a_file_that_cannot_be_fetched_sends_its_message_back() {
+    let Some(moto) = moto() else { return };
+    let rt = runtime();
+    let url = rt.block_on(async {
+        let s3 = s3_client(&moto.endpoint).await;
+        let _ = s3.create_bucket().bucket("trail").send().await;
+        let sqs = sqs_client(&moto.endpoint).await;
+        let url = sqs
+            .create_queue()
+            .queue_name("gone")
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("url");
+        let body = serde_json::json!({"s3Bucket":"trail","s3ObjectKey":[
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/111122223333_CloudTrail_us-east-1_20260105T0005Z_gone.json.gz"]})
+        .to_string();
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+        url
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("out.ndjson");
+    let cfg = config(
+        tmp.path(),
+        &moto,
+        &url,
+        out_file.to_str().expect("path"),
+        30,
+    );
+    let out = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("GET failed"), "{}", stderr(&out));
+    // Not deleted: back on the queue for redelivery (and, in the end, its dead-letter queue).
+    assert_eq!(rt.block_on(messages_left(&moto, &url)), 1);
+}
