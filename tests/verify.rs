@@ -302,3 +302,21 @@ fn digest_signatures_are_checked_with_the_trails_public_keys() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--public-keys"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_shipped_samples_verify() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let out = trailhose(&["verify", samples.to_str().expect("path")], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("9 digest files and 15 log files"),
+        "{}",
+        stderr(&out)
+    );
+}
