@@ -59,8 +59,10 @@ fn default_fetch_concurrency() -> usize {
     64
 }
 
-/// Chunks a fetch may run ahead of the worker reading it.
-const CHUNKS_AHEAD: usize = 8;
+/// Body chunks a fetch may hold ahead of the worker reading it. The HTTP client reads up to
+/// about 400 KiB at a time, so this bounds a fetch's buffered bytes at about 800 KiB (log
+/// files, tens of KiB, fit in one chunk and finish at once).
+pub const CHUNKS_AHEAD: usize = 2;
 
 impl S3SourceConfig {
     /// Parses `s3://bucket/prefix`.

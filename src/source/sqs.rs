@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aws::{error_text, AwsConfig};
-use super::s3::{fetch_into, HandOn, Handed};
+use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
 use crate::blob::StreamInput;
 use crate::metrics as m;
 
@@ -292,7 +292,7 @@ pub async fn run(config: &SqsSourceConfig, stop: &AtomicBool, emit: HandOn) -> R
                 let Ok(permit) = fetches.clone().acquire_owned().await else {
                     break;
                 };
-                let (tx, rx) = tokio::sync::mpsc::channel(8);
+                let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
                 let (s3c, bucket, key) = (s3.clone(), o.bucket.clone(), o.key.clone());
                 tokio::spawn(async move {
                     fetch_into(&s3c, &bucket, &key, tx).await;
