@@ -10,11 +10,8 @@ use simd_json::tape::Value;
 
 use super::attribution::Actor;
 use super::fields::{parse_event_time, write_json_str};
-use super::json_writer::{
-    as_bool, cap_utf8, write_blob, write_compact, write_json_text_as_string, Blob, DocWriter,
-};
-use super::normalize::{Findings, KeepOriginal, NormalizeConfig, Scratch};
-use super::raw::minify_into;
+use super::json_writer::{as_bool, write_blob, write_compact, Blob, DocWriter};
+use super::normalize::{Findings, NormalizeConfig, Scratch};
 use super::trail_fields::{present, TrailFields};
 use super::user_agent::parse_user_agent;
 
@@ -139,16 +136,10 @@ pub fn write_ecs_line(
     d.close();
 
     // What no field takes, found now: if it is cut, the original must ride along too.
-    scratch.unmapped.clear();
-    if f.has_unknown || f.identity.has_unknown {
-        f.write_unmapped(&mut scratch.unmapped);
-    }
-    let unmapped_cut = scratch.unmapped.len() > cap;
-    let keep_original = match cfg.keep_original {
-        KeepOriginal::Never => false,
-        KeepOriginal::Always => true,
-        KeepOriginal::Truncated => unmapped_cut || truncated.iter().any(Option::is_some),
-    };
+    scratch.collect_unmapped(f);
+    let keep_original = cfg
+        .keep_original
+        .keep(|| scratch.unmapped.len() > cap || truncated.iter().any(Option::is_some));
     write_event(&mut d, f, keep_original, original, has_whitespace, scratch);
 
     // group.* and user.target/changes for IAM calls, as Elastic lifts them.
@@ -291,14 +282,7 @@ fn write_event(
     }
     d.close();
     if keep_original {
-        scratch.original.clear();
-        if has_whitespace {
-            minify_into(&mut scratch.original, original);
-        } else {
-            scratch.original.extend_from_slice(original);
-        }
-        d.key("original");
-        super::fields::write_json_str(d.out, std::str::from_utf8(&scratch.original).unwrap_or(""));
+        scratch.write_original(d, "original", original, has_whitespace);
     }
     d.close();
 }
@@ -431,13 +415,7 @@ fn write_trailhose(
         d.close();
     }
     write_lifted(d, req);
-    let mut unmapped_cut = false;
-    if !scratch.unmapped.is_empty() {
-        let (text, cut) = cap_utf8(&scratch.unmapped, cap);
-        d.key("unmapped");
-        write_json_text_as_string(d.out, text);
-        unmapped_cut = cut;
-    }
+    let unmapped_cut = scratch.write_unmapped(d, "unmapped", cap);
     if unmapped_cut || truncated.iter().any(Option::is_some) {
         d.open_array("truncated");
         for name in truncated.iter().flatten() {

@@ -4,8 +4,12 @@
 use serde::Deserialize;
 
 use super::attribution::Actor;
+use super::fields::write_json_str;
 use super::geoip::GeoAnswer;
+use super::json_writer::{cap_utf8, write_json_text_as_string, DocWriter};
 use super::noise::Noise;
+use super::raw::minify_into;
+use super::trail_fields::TrailFields;
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, clap::ValueEnum)]
@@ -44,6 +48,18 @@ pub enum KeepOriginal {
     Truncated,
     /// In every event (doubles the output).
     Always,
+}
+
+impl KeepOriginal {
+    /// Whether this event carries the original, `cut` saying whether some field was cut (it
+    /// is only asked when that matters).
+    pub fn keep(self, cut: impl FnOnce() -> bool) -> bool {
+        match self {
+            KeepOriginal::Never => false,
+            KeepOriginal::Always => true,
+            KeepOriginal::Truncated => cut(),
+        }
+    }
 }
 
 /// `[normalize]`: how `ecs` and `ocsf` events are written.
@@ -91,6 +107,44 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Collects the record's members no field takes into `unmapped` (empty when none).
+    pub fn collect_unmapped(&mut self, f: &TrailFields<'_>) {
+        self.unmapped.clear();
+        if f.has_unknown || f.identity.has_unknown {
+            f.write_unmapped(&mut self.unmapped);
+        }
+    }
+
+    /// Writes what `collect_unmapped` found under `key` as a JSON string of at most `cap`
+    /// bytes; true when it was cut.
+    pub fn write_unmapped(&self, d: &mut DocWriter<'_>, key: &str, cap: usize) -> bool {
+        if self.unmapped.is_empty() {
+            return false;
+        }
+        let (text, cut) = cap_utf8(&self.unmapped, cap);
+        d.key(key);
+        write_json_text_as_string(d.out, text);
+        cut
+    }
+
+    /// Writes the whole record, minified, under `key` as a JSON string.
+    pub fn write_original(
+        &mut self,
+        d: &mut DocWriter<'_>,
+        key: &str,
+        original: &[u8],
+        has_whitespace: bool,
+    ) {
+        self.original.clear();
+        if has_whitespace {
+            minify_into(&mut self.original, original);
+        } else {
+            self.original.extend_from_slice(original);
+        }
+        d.key(key);
+        write_json_str(d.out, std::str::from_utf8(&self.original).unwrap_or(""));
+    }
+
     /// Drops buffers a huge record grew, so one record does not pin its size for the run.
     pub fn trim(&mut self) {
         for b in [&mut self.blob, &mut self.unmapped, &mut self.original] {

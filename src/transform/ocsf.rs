@@ -7,12 +7,9 @@ use std::io::Write as _;
 
 use simd_json::prelude::*;
 
-use super::fields::{parse_event_time, write_json_str};
-use super::json_writer::{
-    as_bool, cap_utf8, write_blob, write_json_text_as_string, Blob, DocWriter,
-};
-use super::normalize::{Findings, KeepOriginal, NormalizeConfig, Scratch};
-use super::raw::minify_into;
+use super::fields::parse_event_time;
+use super::json_writer::{as_bool, write_blob, Blob, DocWriter};
+use super::normalize::{Findings, NormalizeConfig, Scratch};
 use super::trail_fields::{present, TrailFields};
 
 pub const OCSF_VERSION: &str = "1.1.0";
@@ -376,10 +373,7 @@ pub fn write_ocsf_line(
     write_enrichments(&mut d, find);
 
     // What no field takes, found now: if it is cut, the original must ride along too.
-    scratch.unmapped.clear();
-    if f.has_unknown || f.identity.has_unknown {
-        f.write_unmapped(&mut scratch.unmapped);
-    }
+    scratch.collect_unmapped(f);
     let blob_cut = |v: Option<simd_json::tape::Value<'_, '_>>, scratch: &mut Vec<u8>| {
         v.is_some_and(|v| {
             scratch.clear();
@@ -387,25 +381,14 @@ pub fn write_ocsf_line(
             scratch.len() > cap
         })
     };
-    let keep_original = match cfg.keep_original {
-        KeepOriginal::Never => false,
-        KeepOriginal::Always => true,
-        KeepOriginal::Truncated => {
-            scratch.unmapped.len() > cap
-                || truncated.iter().any(Option::is_some)
-                || blob_cut(f.additional_event_data, &mut scratch.blob)
-                || blob_cut(f.service_event_details, &mut scratch.blob)
-        }
-    };
+    let keep_original = cfg.keep_original.keep(|| {
+        scratch.unmapped.len() > cap
+            || truncated.iter().any(Option::is_some)
+            || blob_cut(f.additional_event_data, &mut scratch.blob)
+            || blob_cut(f.service_event_details, &mut scratch.blob)
+    });
     if keep_original {
-        scratch.original.clear();
-        if has_whitespace {
-            minify_into(&mut scratch.original, original);
-        } else {
-            scratch.original.extend_from_slice(original);
-        }
-        d.key("raw_data");
-        write_json_str(d.out, std::str::from_utf8(&scratch.original).unwrap_or(""));
+        scratch.write_original(&mut d, "raw_data", original, has_whitespace);
     }
 
     let other_class = c.class_uid != API_ACTIVITY.0;
@@ -644,13 +627,7 @@ fn write_unmapped(
         }
         d.close();
     }
-    let mut unmapped_cut = false;
-    if !scratch.unmapped.is_empty() {
-        let (text, cut) = cap_utf8(&scratch.unmapped, cap);
-        d.key("other");
-        write_json_text_as_string(d.out, text);
-        unmapped_cut = cut;
-    }
+    let unmapped_cut = scratch.write_unmapped(d, "other", cap);
     d.open_array("truncated");
     for t in truncated.iter().flatten() {
         d.str("", t);
