@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::source::aws::error_text;
-use crate::source::s3::S3SourceConfig;
+use crate::source::s3::{self, S3SourceConfig};
 use crate::source::trail_layout::{is_account, is_org, key_time, last_folder};
 
 /// Where the trail's objects are.
@@ -33,30 +33,7 @@ pub enum Store {
 impl Store {
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, String> {
         match self {
-            Store::S3 { client, bucket } => {
-                let mut out = Vec::new();
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(prefix)
-                    .delimiter("/")
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        format!(
-                            "listing s3://{bucket}/{prefix}: {}",
-                            error_text(&e.into_service_error())
-                        )
-                    })?;
-                    out.extend(
-                        page.common_prefixes()
-                            .iter()
-                            .filter_map(|p| p.prefix().map(str::to_string)),
-                    );
-                }
-                Ok(out)
-            }
+            Store::S3 { client, bucket } => s3::list_folders(client, bucket, prefix).await,
             Store::Local { root } => {
                 let dir = root.join(prefix);
                 let mut out = Vec::new();
@@ -76,29 +53,11 @@ impl Store {
     /// Every object key under `prefix` (recursively), sorted.
     async fn list_objects(&self, prefix: &str) -> Result<Vec<String>, String> {
         match self {
-            Store::S3 { client, bucket } => {
-                let mut out = Vec::new();
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(prefix)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        format!(
-                            "listing s3://{bucket}/{prefix}: {}",
-                            error_text(&e.into_service_error())
-                        )
-                    })?;
-                    out.extend(
-                        page.contents()
-                            .iter()
-                            .filter_map(|o| o.key().map(str::to_string)),
-                    );
-                }
-                Ok(out)
-            }
+            Store::S3 { client, bucket } => Ok(s3::list_objects(client, bucket, prefix, None)
+                .await?
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect()),
             Store::Local { root } => {
                 let mut out = Vec::new();
                 let mut stack = vec![root.join(prefix)];

@@ -328,7 +328,11 @@ pub fn epoch_of(t: u64) -> i64 {
 }
 
 /// Lists the common prefixes (folders) under `prefix`.
-async fn list_folders(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+pub async fn list_folders(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -354,8 +358,8 @@ async fn list_folders(client: &Client, bucket: &str, prefix: &str) -> Result<Vec
     Ok(out)
 }
 
-/// Lists the objects under `prefix`, after `start_after` when given, in key order.
-async fn list_objects(
+/// Lists the objects under `prefix` (key, size), after `start_after` when given, in key order.
+pub async fn list_objects(
     client: &Client,
     bucket: &str,
     prefix: &str,
