@@ -54,55 +54,19 @@ enum Command {
     Verify(VerifyArgs),
 }
 
+/// What `replay` (from S3) and `verify` share: which part of a trail, and how to reach AWS.
 #[derive(Args)]
-struct VerifyArgs {
-    /// `s3://bucket/prefix` (what comes before AWSLogs/), or a folder holding AWSLogs/.
-    target: String,
-    /// Only digests delivered at or after this time (2026-01-05 or 2026-01-05T10:00:00Z).
+struct S3Args {
+    /// Only files delivered at or after this time (replay from S3, verify) (2026-01-05 or 2026-01-05T10:00:00Z).
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
-    /// Only digests delivered at or before this time.
+    /// Only files delivered at or before this time (replay from S3, verify) (a day means its end).
     #[arg(long, value_name = "TIME")]
     end: Option<String>,
-    /// Only these accounts.
+    /// Only these accounts (replay from S3, verify) (comma-separated or repeated).
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     accounts: Vec<String>,
-    /// Only these regions.
-    #[arg(long, value_name = "REGION", value_delimiter = ',')]
-    regions: Vec<String>,
-    /// An S3-compatible endpoint.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// The region (default: the standard AWS chain).
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// A named profile from the AWS config files.
-    #[arg(long, value_name = "NAME")]
-    profile: Option<String>,
-    /// Path-style addressing.
-    #[arg(long)]
-    path_style: bool,
-    /// The trail's public keys, to check digest signatures: the JSON output of
-    /// `aws cloudtrail list-public-keys --start-time ... --end-time ...`.
-    #[arg(long, value_name = "FILE")]
-    public_keys: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct ReplayArgs {
-    /// Files and directories to read (recursively, in trail time order); `-` or nothing for
-    /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3).
-    paths: Vec<PathBuf>,
-    /// S3: only log files delivered at or after this time (2026-01-05 or 2026-01-05T10:00:00Z).
-    #[arg(long, value_name = "TIME")]
-    start: Option<String>,
-    /// S3: only log files delivered at or before this time (a day means its end).
-    #[arg(long, value_name = "TIME")]
-    end: Option<String>,
-    /// S3: only these accounts (comma-separated or repeated).
-    #[arg(long, value_name = "ID", value_delimiter = ',')]
-    accounts: Vec<String>,
-    /// S3: only these regions (comma-separated or repeated).
+    /// Only these regions (replay from S3, verify) (comma-separated or repeated).
     #[arg(long, value_name = "REGION", value_delimiter = ',')]
     regions: Vec<String>,
     /// S3: an S3-compatible endpoint (http://127.0.0.1:9000); default AWS's.
@@ -117,6 +81,50 @@ struct ReplayArgs {
     /// S3: path-style addressing (most S3-compatible stores need it).
     #[arg(long)]
     path_style: bool,
+}
+
+impl S3Args {
+    /// The S3 source these flags describe.
+    fn config(self, bucket: String, prefix: String, fetch_concurrency: usize) -> S3SourceConfig {
+        S3SourceConfig {
+            bucket,
+            prefix,
+            start: self.start,
+            end: self.end,
+            accounts: self.accounts,
+            regions: self.regions,
+            list_concurrency: 16,
+            fetch_concurrency,
+            aws: AwsConfig {
+                region: self.region,
+                profile: self.profile,
+                endpoint_url: self.endpoint_url,
+                path_style: self.path_style,
+                max_attempts: None,
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// `s3://bucket/prefix` (what comes before AWSLogs/), or a folder holding AWSLogs/.
+    target: String,
+    #[command(flatten)]
+    s3: S3Args,
+    /// The trail's public keys, to check digest signatures: the JSON output of
+    /// `aws cloudtrail list-public-keys --start-time ... --end-time ...`.
+    #[arg(long, value_name = "FILE")]
+    public_keys: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Files and directories to read (recursively, in trail time order); `-` or nothing for
+    /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3).
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    s3: S3Args,
     /// S3: objects fetched at once.
     #[arg(long, value_name = "N")]
     fetch_concurrency: Option<usize>,
@@ -235,13 +243,13 @@ fn try_main(cli: Cli) -> i32 {
                 return exit::USAGE;
             }
             let s3_only = [
-                ("--start", args.start.is_some()),
-                ("--end", args.end.is_some()),
-                ("--accounts", !args.accounts.is_empty()),
-                ("--regions", !args.regions.is_empty()),
-                ("--endpoint-url", args.endpoint_url.is_some()),
+                ("--start", args.s3.start.is_some()),
+                ("--end", args.s3.end.is_some()),
+                ("--accounts", !args.s3.accounts.is_empty()),
+                ("--regions", !args.s3.regions.is_empty()),
+                ("--endpoint-url", args.s3.endpoint_url.is_some()),
                 ("--fetch-concurrency", args.fetch_concurrency.is_some()),
-                ("--path-style", args.path_style),
+                ("--path-style", args.s3.path_style),
             ];
             if let (0, Some((flag, _))) = (s3_paths, s3_only.iter().find(|(_, set)| *set)) {
                 eprintln!("trailhose: error: {flag} applies to an s3://bucket/prefix source only; local trees are filtered by the paths given");
@@ -313,23 +321,7 @@ fn run(config: &PipelineConfig, quiet: bool) -> i32 {
 
 /// `trailhose verify`: prints each problem, then a summary; exit 0 only when all is well.
 fn verify(args: VerifyArgs) -> i32 {
-    let filter = S3SourceConfig {
-        bucket: String::new(),
-        prefix: String::new(),
-        start: args.start,
-        end: args.end,
-        accounts: args.accounts,
-        regions: args.regions,
-        list_concurrency: 16,
-        fetch_concurrency: 32,
-        aws: AwsConfig {
-            region: args.region,
-            profile: args.profile,
-            endpoint_url: args.endpoint_url,
-            path_style: args.path_style,
-            max_attempts: None,
-        },
-    };
+    let filter = args.s3.config(String::new(), String::new(), 32);
     if let Err(e) = filter.window() {
         eprintln!("trailhose: error: {}", flag_names(&e));
         return exit::USAGE;
@@ -408,23 +400,10 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         .iter()
         .find_map(|p| p.to_str().and_then(S3SourceConfig::from_url));
     let source = if let Some((bucket, prefix)) = s3_url {
-        SourceConfig::S3(S3SourceConfig {
-            bucket,
-            prefix,
-            start: args.start,
-            end: args.end,
-            accounts: args.accounts,
-            regions: args.regions,
-            list_concurrency: 16,
-            fetch_concurrency: args.fetch_concurrency.unwrap_or(64),
-            aws: AwsConfig {
-                region: args.region,
-                profile: args.profile,
-                endpoint_url: args.endpoint_url,
-                path_style: args.path_style,
-                max_attempts: None,
-            },
-        })
+        SourceConfig::S3(
+            args.s3
+                .config(bucket, prefix, args.fetch_concurrency.unwrap_or(64)),
+        )
     } else if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
         SourceConfig::Stdin {}
     } else {
