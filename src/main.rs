@@ -57,16 +57,16 @@ enum Command {
 /// What `replay` (from S3) and `verify` share: which part of a trail, and how to reach AWS.
 #[derive(Args)]
 struct S3Args {
-    /// Only files delivered at or after this time (replay from S3, verify) (2026-01-05 or 2026-01-05T10:00:00Z).
+    /// S3 replay and verify: only files delivered at or after this time (2026-01-05 or 2026-01-05T10:00:00Z).
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
-    /// Only files delivered at or before this time (replay from S3, verify) (a day means its end).
+    /// S3 replay and verify: only files delivered at or before this time (a day means its end).
     #[arg(long, value_name = "TIME")]
     end: Option<String>,
-    /// Only these accounts (replay from S3, verify) (comma-separated or repeated).
+    /// S3 replay and verify: only these accounts (comma-separated or repeated).
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     accounts: Vec<String>,
-    /// Only these regions (replay from S3, verify) (comma-separated or repeated).
+    /// S3 replay and verify: only these regions (comma-separated or repeated).
     #[arg(long, value_name = "REGION", value_delimiter = ',')]
     regions: Vec<String>,
     /// S3: an S3-compatible endpoint (http://127.0.0.1:9000); default AWS's.
