@@ -153,10 +153,7 @@ impl<'o> DocWriter<'o> {
     pub fn lit(&mut self, key: &str, value: &'static str) {
         debug_assert!(!value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
         self.key(key);
-        self.out.reserve(value.len() + 2);
-        self.out.push(b'"');
-        self.out.extend_from_slice(value.as_bytes());
-        self.out.push(b'"');
+        write_clean_str(self.out, value);
     }
 
     /// A string member taken from the record (a slice of one of its strings).
