@@ -120,6 +120,9 @@ pub enum SourceConfig {
     Dir {
         /// Files or directories to read.
         paths: Vec<PathBuf>,
+        /// Also read hidden files and folders (names starting with `.`) found inside them.
+        #[serde(default)]
+        hidden: bool,
     },
     /// Standard input: one stream, gzip or not, any envelope.
     Stdin {},
@@ -127,6 +130,22 @@ pub enum SourceConfig {
     S3(S3SourceConfig),
     /// New log files as their notifications arrive on an SQS queue (live).
     Sqs(SqsSourceConfig),
+}
+
+impl SourceConfig {
+    /// What the source reads, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            SourceConfig::Dir { paths, .. } => paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            SourceConfig::Stdin {} => "stdin".into(),
+            SourceConfig::S3(c) => format!("s3://{}/{}", c.bucket, c.prefix),
+            SourceConfig::Sqs(c) => format!("the SQS queue {}", c.queue_url),
+        }
+    }
 }
 
 /// `[[sink]]`, chosen by `type`.
@@ -236,7 +255,7 @@ impl PipelineConfig {
     /// Checks every value and says how to fix the first wrong one.
     pub fn validate(&self) -> Result<(), String> {
         match &self.source {
-            SourceConfig::Dir { paths } => {
+            SourceConfig::Dir { paths, .. } => {
                 if paths.is_empty() {
                     return Err("source.paths is empty: list at least one file or directory, or use type = \"stdin\"".into());
                 }

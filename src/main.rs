@@ -123,6 +123,10 @@ struct ReplayArgs {
     /// Files and directories to read (recursively, in trail time order); `-` or nothing for
     /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3).
     paths: Vec<PathBuf>,
+    /// Also read hidden files and folders (`.name`) inside the directories given; by default
+    /// they are skipped, as are empty files (both counted in trailhose_inputs_skipped_total).
+    #[arg(long)]
+    hidden: bool,
     #[command(flatten)]
     s3: S3Args,
     /// S3: objects fetched at once.
@@ -407,7 +411,10 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
     } else if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
         SourceConfig::Stdin {}
     } else {
-        SourceConfig::Dir { paths: args.paths }
+        SourceConfig::Dir {
+            paths: args.paths,
+            hidden: args.hidden,
+        }
     };
     let defaults = PipelineBounds::default();
     PipelineConfig {

@@ -18,6 +18,8 @@ pub const INPUTS: &str = "trailhose_inputs_total";
 pub const INPUTS_ACKED: &str = "trailhose_inputs_acked_total";
 /// Inputs whose events some sink did not take (the source keeps their position).
 pub const INPUTS_FAILED: &str = "trailhose_inputs_failed_total";
+/// Files and folders a directory walk did not read, by `reason` (`hidden`, `empty`).
+pub const INPUTS_SKIPPED: &str = "trailhose_inputs_skipped_total";
 /// Bytes read from inputs as stored (compressed).
 pub const INPUT_BYTES: &str = "trailhose_input_bytes_total";
 /// Bytes after decompression.
@@ -93,6 +95,10 @@ pub fn describe() {
         "Inputs whose every event every sink acknowledged."
     );
     describe_counter!(INPUTS_FAILED, "Inputs whose events some sink did not take.");
+    describe_counter!(
+        INPUTS_SKIPPED,
+        "Files and folders found in a directory walk and not read, by reason (hidden, empty)."
+    );
     describe_counter!(
         INPUT_BYTES,
         Unit::Bytes,

@@ -23,6 +23,7 @@ use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, M
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::{BufferPool, SinkOutcome};
 use crate::source::s3::{self, epoch_of, S3Progress};
+use crate::source::dir::{Walk, WalkOptions};
 use crate::source::{dir, sqs, stdin};
 use crate::state::StateDir;
 use crate::state::S3_CHECKPOINT_FILE;
@@ -44,6 +45,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A sink failed (disk full, say): the run stopped; unacknowledged inputs were not done.
     pub const SINK_FAILED: i32 = 3;
+    /// An internal error: a thread panicked (a bug). What it held was not acknowledged.
+    pub const INTERNAL: i32 = 4;
     /// Interrupted (Ctrl-C / SIGINT) after flushing what was in flight.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -66,7 +69,9 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn exit_code(&self) -> i32 {
-        if self.sink_failure.is_some() {
+        if RunStats::get(&self.stats.panics) > 0 {
+            exit::INTERNAL
+        } else if self.sink_failure.is_some() {
             exit::SINK_FAILED
         } else if self.interrupted {
             exit::INTERRUPTED
@@ -191,8 +196,8 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
 
     let draw = progress_wanted(opts.quiet);
     if draw {
-        if let SourceConfig::Dir { paths } = &config.source {
-            spawn_sizer(paths.clone(), stats.clone());
+        if let SourceConfig::Dir { paths, hidden } = &config.source {
+            spawn_sizer(paths.clone(), WalkOptions { hidden: *hidden }, stats.clone());
         }
     }
     // An S3 replay's progress, restored from the state directory.
@@ -287,13 +292,26 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
     };
     let monitor = Monitor::spawn(stats.clone(), draw, probes, gauges, started);
 
-    if let Ok(Err(e)) = source.join() {
-        RunStats::add(&stats.errors, 1);
-        metrics::counter!(m::ERRORS, "kind" => "io").increment(1);
-        eprintln!("trailhose: error: {e}");
+    match source.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            RunStats::add(&stats.errors, 1);
+            metrics::counter!(m::ERRORS, "kind" => "io").increment(1);
+            eprintln!("trailhose: error: {e}");
+        }
+        Err(_) => {
+            // A bug: what it had listed but not handed on is simply not read, so nothing of it
+            // is acknowledged; the run must not end as if the input were complete.
+            RunStats::add(&stats.panics, 1);
+            stop.store(true, Ordering::Relaxed);
+            eprintln!("trailhose: error: internal error: the source thread panicked while listing {}; the run stops and inputs not yet read are not acknowledged", config.source.describe());
+        }
     }
     for t in worker_threads {
-        let _ = t.join();
+        // A worker's panic was reported (naming its input) by the worker as it unwound.
+        if t.join().is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
     }
     if !stop.load(Ordering::Relaxed) {
         drain_reorder_window(&shared);
@@ -324,16 +342,19 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         _ => None,
     });
     checkpoints_done.store(true, Ordering::Relaxed);
-    if let Some(t) = checkpointer {
-        t.thread().unpark();
-        let _ = t.join();
-    }
-    if let Some(t) = progress_saver {
-        t.thread().unpark();
-        let _ = t.join();
+    for (what, t) in [("attribution checkpointer", checkpointer), ("checkpoint saver", progress_saver)] {
+        if let Some(t) = t {
+            t.thread().unpark();
+            if t.join().is_err() {
+                RunStats::add(&stats.panics, 1);
+                eprintln!("trailhose: error: internal error: the {what} thread panicked; state may not have been saved");
+            }
+        }
     }
     if let Some(state) = &state {
-        let clean = !stop.load(Ordering::Relaxed) && sink_failure.is_none();
+        let clean = !stop.load(Ordering::Relaxed)
+            && sink_failure.is_none()
+            && RunStats::get(&stats.panics) == 0;
         save_state(
             state,
             &attribution,
@@ -480,7 +501,7 @@ fn run_source(
         SourceConfig::S3(c) => {
             let progress =
                 s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
-            forward_network_source(c.fetch_concurrency, &send_then, |hand_on| {
+            forward_network_source(c.fetch_concurrency, "s3", &send_then, |hand_on| {
                 runtime.block_on(async {
                     let client = c.aws.s3().await;
                     s3::run(c, client, progress.clone(), stop, hand_on).await
@@ -488,7 +509,7 @@ fn run_source(
             })?;
         }
         SourceConfig::Sqs(c) => {
-            forward_network_source(c.fetch_concurrency, &send_then, |hand_on| {
+            forward_network_source(c.fetch_concurrency, "sqs", &send_then, |hand_on| {
                 runtime.block_on(sqs::run(c, stop, hand_on))
             })?;
         }
@@ -500,7 +521,7 @@ fn run_source(
                 "stdin",
             );
         }
-        SourceConfig::Dir { paths } => {
+        SourceConfig::Dir { paths, hidden } => {
             let (std_in, files): (Vec<PathBuf>, Vec<PathBuf>) =
                 paths.iter().cloned().partition(|p| p.as_os_str() == "-");
             if !std_in.is_empty()
@@ -514,11 +535,19 @@ fn run_source(
                 return Ok(());
             }
             if !files.is_empty() {
-                dir::walk_in_time_order(&files, &mut |f| {
-                    let origin: Arc<str> = Arc::from(f.path.display().to_string());
-                    send(origin, BlobInput::File(f.path), Some(f.size), "dir")
-                })
-                .map_err(|e| format!("listing {}: {e}", display_paths(&files)))?;
+                let walk = Walk {
+                    options: WalkOptions { hidden: *hidden },
+                    emit: &mut |f| {
+                        let origin: Arc<str> = Arc::from(f.path.display().to_string());
+                        send(origin, BlobInput::File(f.path), Some(f.size), "dir")
+                    },
+                    skipped: &mut |_, why| {
+                        RunStats::add(&stats.inputs_skipped, 1);
+                        metrics::counter!(m::INPUTS_SKIPPED, "reason" => why.label()).increment(1);
+                    },
+                };
+                dir::walk_in_time_order(&files, walk)
+                    .map_err(|e| format!("listing {}: {e}", display_paths(&files)))?;
             }
         }
     }
@@ -535,6 +564,7 @@ type SendInput<'a> = dyn Fn(Arc<str>, BlobInput, Option<u64>, &'static str, Opti
 /// fetches overlap while the workers are busy.
 fn forward_network_source(
     ahead: usize,
+    kind: &'static str,
     send_then: &SendInput<'_>,
     run: impl FnOnce(s3::HandOn) -> Result<(), String>,
 ) -> Result<(), String> {
@@ -546,7 +576,7 @@ fn forward_network_source(
                     h.origin,
                     BlobInput::Stream(h.input),
                     h.size,
-                    "s3",
+                    kind,
                     Some(h.then),
                 ) {
                     break;
@@ -567,12 +597,12 @@ fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 /// Sums the inputs' sizes in the background, for the progress line's ETA.
-fn spawn_sizer(paths: Vec<PathBuf>, stats: Arc<RunStats>) {
+fn spawn_sizer(paths: Vec<PathBuf>, options: WalkOptions, stats: Arc<RunStats>) {
     let files: Vec<PathBuf> = paths.into_iter().filter(|p| p.as_os_str() != "-").collect();
     let _ = thread::Builder::new()
         .name("trailhose-sizer".into())
         .spawn(move || {
-            if let Ok((count, bytes)) = dir::total_size(&files) {
+            if let Ok((count, bytes)) = dir::total_size(&files, options) {
                 stats.inputs_known.store(count, Ordering::Relaxed);
                 stats.input_bytes_known.store(bytes, Ordering::Relaxed);
             }

@@ -111,8 +111,12 @@ fn progress_line(s: &RunStats, elapsed: Duration) -> String {
 pub fn summary_line(s: &RunStats, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
     let records = RunStats::get(&s.records_out);
+    let passed_over = match RunStats::get(&s.inputs_skipped) {
+        0 => String::new(),
+        n => format!("; {} files not read (hidden or empty)", thousands(n)),
+    };
     format!(
-        "trailhose: {} records out ({} in, {} dropped) from {} inputs in {:.2} s: {} records/s, {:.1} MB/s decompressed; {} errors, {} dead-lettered, {} skipped",
+        "trailhose: {} records out ({} in, {} dropped) from {} inputs in {:.2} s: {} records/s, {:.1} MB/s decompressed; {} errors, {} dead-lettered, {} skipped{passed_over}",
         thousands(records),
         thousands(RunStats::get(&s.records_in)),
         thousands(RunStats::get(&s.dropped)),

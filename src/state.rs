@@ -14,13 +14,17 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::transform::attribution::AttributionTable;
-use crate::transform::dedupe::DedupeTable;
+use crate::transform::dedupe::{DedupeTable, KEY_ALGORITHM};
 
 const ATTRIBUTION_FILE: &str = "attribution.json";
 const DEDUPE_FILE: &str = "dedupe.bin";
 /// Where an S3 replay stands (`source::s3::S3Progress`).
 pub const S3_CHECKPOINT_FILE: &str = "s3-checkpoint.json";
-const DEDUPE_MAGIC: &[u8; 8] = b"THDEDUP1";
+/// The first bytes of `dedupe.bin`; version 2 follows them with the key algorithm's name
+/// (one length byte, then ASCII), so a table keyed differently is refused, never mis-read.
+const DEDUPE_MAGIC: &[u8; 8] = b"THDEDUP2";
+/// Version 1 tables keyed non-UUID event ids with `std`'s unstable hash.
+const DEDUPE_MAGIC_V1: &[u8; 8] = b"THDEDUP1";
 
 /// An open state directory, locked for this process while it lives.
 #[derive(Debug, Clone)]
@@ -99,9 +103,25 @@ impl StateDir {
                 path.display()
             )
         };
-        let body = bytes
+        if bytes.starts_with(DEDUPE_MAGIC_V1) {
+            return Err(format!(
+                "{} was written by an older trailhose whose event keys may differ from this one's; move it away (the next run remembers events afresh)",
+                path.display()
+            ));
+        }
+        let header = bytes
             .strip_prefix(DEDUPE_MAGIC.as_slice())
             .ok_or_else(damaged)?;
+        let (&name_len, rest) = header.split_first().ok_or_else(damaged)?;
+        let name = rest.get(..name_len as usize).ok_or_else(damaged)?;
+        if name != KEY_ALGORITHM.as_bytes() {
+            return Err(format!(
+                "{} keys events with \"{}\", this trailhose with \"{KEY_ALGORITHM}\"; move it away (the next run remembers events afresh)",
+                path.display(),
+                String::from_utf8_lossy(name)
+            ));
+        }
+        let body = &rest[name_len as usize..];
         if body.len() % 24 != 0 {
             return Err(damaged());
         }
@@ -128,6 +148,8 @@ impl StateDir {
         let entries = table.entries();
         let mut bytes = Vec::with_capacity(8 + entries.len() * 24);
         bytes.extend_from_slice(DEDUPE_MAGIC);
+        bytes.push(KEY_ALGORITHM.len() as u8);
+        bytes.extend_from_slice(KEY_ALGORITHM.as_bytes());
         for (id, time) in entries {
             bytes.extend_from_slice(&id[0].to_le_bytes());
             bytes.extend_from_slice(&id[1].to_le_bytes());
@@ -217,5 +239,19 @@ mod tests {
             .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
             .unwrap_err();
         assert!(e.contains("dedupe.bin") && e.contains("damaged"), "{e}");
+        // A table keyed another way (or by an older release) is refused, naming both.
+        let mut foreign = DEDUPE_MAGIC.to_vec();
+        foreign.push(5);
+        foreign.extend_from_slice(b"other");
+        fs::write(dir.path().join(DEDUPE_FILE), &foreign).unwrap();
+        let e = state
+            .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
+            .unwrap_err();
+        assert!(e.contains("\"other\"") && e.contains(KEY_ALGORITHM), "{e}");
+        fs::write(dir.path().join(DEDUPE_FILE), DEDUPE_MAGIC_V1).unwrap();
+        let e = state
+            .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
+            .unwrap_err();
+        assert!(e.contains("older trailhose"), "{e}");
     }
 }

@@ -19,7 +19,11 @@ pub struct RunStats {
     pub dropped: AtomicU64,
     pub errors: AtomicU64,
     pub skipped: AtomicU64,
+    /// Files and folders a directory walk passed over (hidden, empty).
+    pub inputs_skipped: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Threads that panicked (a bug): the run fails, their inputs stay unacknowledged.
+    pub panics: AtomicU64,
 }
 
 impl RunStats {

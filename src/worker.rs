@@ -112,6 +112,27 @@ const BATCH_SLACK_BYTES: usize = 64 * 1024;
 /// Files up to this size (compressed) are read whole before decoding; larger ones are streamed.
 const WHOLE_READ_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Names the input a worker was decoding when it panicked, and stops the run: a panic is a
+/// bug, and the run must fail rather than exit 0 with an input missing. The input's ack token
+/// is dropped unacknowledged as the stack unwinds, so its source keeps its position.
+struct PanicWitness<'a> {
+    origin: &'a str,
+    shared: &'a WorkerShared,
+}
+
+impl Drop for PanicWitness<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            RunStats::add(&self.shared.stats.panics, 1);
+            self.shared.stop.store(true, Ordering::Relaxed);
+            eprintln!(
+                "trailhose: error: internal error: a worker panicked while decoding {}; that input is left unacknowledged and the run stops (please report this with the input)",
+                self.origin
+            );
+        }
+    }
+}
+
 fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, whole: &mut Vec<u8>) {
     let started = Instant::now();
     let Blob {
@@ -120,6 +141,16 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
         ack,
         size,
     } = blob;
+    let _witness = PanicWitness {
+        origin: &origin,
+        shared,
+    };
+    // Tests of the panic path (debug builds only): a worker panics on an input whose origin
+    // contains this variable's value.
+    #[cfg(debug_assertions)]
+    if std::env::var("TRAILHOSE_DEBUG_PANIC_ON").is_ok_and(|p| !p.is_empty() && origin.contains(&p)) {
+        panic!("TRAILHOSE_DEBUG_PANIC_ON matched {origin}");
+    }
     let mut out = BlobOutput::new(shared, &ack);
     out.live = matches!(input, BlobInput::Stdin);
     // Small inputs are read whole and inflated in one call; the bound is the same for a file
@@ -182,6 +213,16 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
             out.errors - PRINTED_ERRORS_PER_INPUT
         );
     }
+    // Bad bytes reach the dead-letter file before their input is acknowledged (an SQS message
+    // deleted, a checkpoint moved past it): a crash after the ack must not lose them.
+    if out.dead_lettered {
+        if let Some(dl) = &shared.dead_letter {
+            if let Err(e) = dl.flush() {
+                eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
+                out.complete = false;
+            }
+        }
+    }
     out.position(stats.compressed_bytes, stats.decompressed_bytes);
     out.report_progress();
     metrics::histogram!(m::BLOB_SECONDS).record(started.elapsed().as_secs_f64());
@@ -218,6 +259,8 @@ struct BlobOutput<'a> {
     complete: bool,
     /// Errors in this input so far.
     errors: u64,
+    /// Some of this input's bytes went to the dead-letter output (flushed before the ack).
+    dead_lettered: bool,
     /// Records dropped by a filter since the last batch.
     dropped: u64,
     /// Enriched records since the last batch, by how their actor was resolved.
@@ -241,6 +284,7 @@ impl<'a> BlobOutput<'a> {
             records: 0,
             complete: true,
             errors: 0,
+            dead_lettered: false,
             dropped: 0,
             methods: [0; Method::ALL.len()],
             read: (0, 0),
@@ -571,6 +615,7 @@ impl RecordOutput for BlobOutput<'_> {
         if let Some(dl) = &self.shared.dead_letter {
             match dl.write(&error, raw, raw_truncated) {
                 Ok(()) => {
+                    self.dead_lettered = true;
                     RunStats::add(&s.dead_lettered, 1);
                     metrics::counter!(m::DEAD_LETTERED).increment(1);
                 }

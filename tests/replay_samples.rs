@@ -1,4 +1,4 @@
-//! End to end: the binary on the real CloudTrail samples in `../shared/data/cloudtrail`, in every
+//! End to end: the binary on the real CloudTrail samples in `tests/data/cloudtrail`, in every
 //! envelope, and on `trailhose gen` archives. Output records must equal input records as JSON.
 
 mod common;

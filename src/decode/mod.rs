@@ -112,6 +112,7 @@ impl BlobDecoder {
                     .inflater
                     .gzip_decompress(input, &mut self.inflated[..size]);
                 if inflated == Ok(size)
+                    && gzip::ends_after_one_member(input, size)
                     && gzip::single_member_size(&self.inflated[..size]).is_none()
                 {
                     let plain = std::mem::take(&mut self.inflated);

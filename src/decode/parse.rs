@@ -80,6 +80,8 @@ struct RequiredKeys {
     event_source: Option<serde::de::IgnoredAny>,
     #[serde(rename = "eventName")]
     event_name: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "insightDetails")]
+    insight_details: Option<serde::de::IgnoredAny>,
 }
 
 /// Validates a large record (UTF-8, JSON, CloudTrail keys) in memory proportional to its depth.
@@ -96,26 +98,13 @@ fn check_large_record(bytes: &[u8]) -> Result<(), ParseError> {
         },
         detail: format!("invalid JSON: {e}"),
     })?;
-    let missing: Vec<&str> = [
-        ("eventVersion", keys.event_version.is_none()),
-        ("eventSource", keys.event_source.is_none()),
-        ("eventName", keys.event_name.is_none()),
-    ]
-    .iter()
-    .filter(|(_, missing)| *missing)
-    .map(|(k, _)| *k)
-    .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ParseError {
-            kind: ErrorKind::NotCloudTrail,
-            detail: format!(
-                "not a CloudTrail record or envelope: missing {}",
-                missing.join(", ")
-            ),
-        })
-    }
+    let found = RecordKeys {
+        event_version: keys.event_version.is_some(),
+        event_source: keys.event_source.is_some(),
+        event_name: keys.event_name.is_some(),
+        insight_details: keys.insight_details.is_some(),
+    };
+    found.verdict()
 }
 
 fn parse_error(e: &simd_json::Error) -> ParseError {
@@ -131,10 +120,47 @@ fn parse_error(e: &simd_json::Error) -> ParseError {
     }
 }
 
-/// The keys every CloudTrail record carries, whatever its eventVersion (1.0 to 1.11).
-const REQUIRED_KEYS: [&str; 3] = ["eventVersion", "eventSource", "eventName"];
+/// Which of the keys that make a CloudTrail record a value has.
+#[derive(Default)]
+struct RecordKeys {
+    event_version: bool,
+    event_source: bool,
+    event_name: bool,
+    insight_details: bool,
+}
 
-/// Checks that a parsed value is a CloudTrail record: an object with the keys every record has.
+impl RecordKeys {
+    /// Every record, whatever its eventVersion (1.0 to 1.11), has `eventVersion`; an API call,
+    /// service or console event names its call (`eventSource`, `eventName`), while an Insights
+    /// event (`eventType: AwsCloudTrailInsight`) has neither and carries `insightDetails`
+    /// (which names the call it is about) instead.
+    fn verdict(&self) -> Result<(), ParseError> {
+        let call = self.event_source && self.event_name;
+        if self.event_version && (call || self.insight_details) {
+            return Ok(());
+        }
+        let missing: Vec<&str> = [
+            ("eventVersion", !self.event_version),
+            ("eventSource", !self.event_source && !self.insight_details),
+            ("eventName", !self.event_name && !self.insight_details),
+        ]
+        .iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(k, _)| *k)
+        .collect();
+        Err(ParseError {
+            kind: ErrorKind::NotCloudTrail,
+            detail: format!(
+                "not a CloudTrail record or envelope: missing {}",
+                missing.join(", ")
+            ),
+        })
+    }
+}
+
+/// Checks that a parsed value is a CloudTrail record: an object with the keys every record has
+/// (see `RecordKeys::verdict`). A key is counted once however often it is written, so a key
+/// written twice never stands in for a missing one.
 pub fn check_cloudtrail(v: &Value<'_, '_>) -> Result<(), ParseError> {
     let Some(obj) = v.as_object() else {
         return Err(ParseError {
@@ -145,28 +171,17 @@ pub fn check_cloudtrail(v: &Value<'_, '_>) -> Result<(), ParseError> {
             ),
         });
     };
-    // One bit per required key: a key written twice must not stand in for a missing one.
-    let mut found = 0u8;
+    let mut found = RecordKeys::default();
     for (k, _) in obj.iter() {
-        if let Some(i) = REQUIRED_KEYS.iter().position(|r| *r == k) {
-            found |= 1 << i;
+        match k {
+            "eventVersion" => found.event_version = true,
+            "eventSource" => found.event_source = true,
+            "eventName" => found.event_name = true,
+            "insightDetails" => found.insight_details = true,
+            _ => {}
         }
     }
-    if found != (1 << REQUIRED_KEYS.len()) - 1 {
-        let missing: Vec<&str> = REQUIRED_KEYS
-            .iter()
-            .copied()
-            .filter(|k| obj.get(*k).is_none())
-            .collect();
-        return Err(ParseError {
-            kind: ErrorKind::NotCloudTrail,
-            detail: format!(
-                "not a CloudTrail record or envelope: missing {}",
-                missing.join(", ")
-            ),
-        });
-    }
-    Ok(())
+    found.verdict()
 }
 
 #[cfg(test)]
@@ -194,6 +209,21 @@ mod tests {
             p.check_record(b"{\"a\":\"\xff\"}").unwrap_err().kind,
             ErrorKind::InvalidUtf8
         );
+    }
+
+    #[test]
+    fn insights_events_are_records() {
+        let mut p = RecordParser::new();
+        let insight = br#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventType":"AwsCloudTrailInsight","insightDetails":{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"RunInstances"},"eventCategory":"Insight"}"#;
+        assert!(p.check_record(insight).is_ok());
+        let e = p
+            .check_record(br#"{"eventType":"AwsCloudTrailInsight","insightDetails":{}}"#)
+            .unwrap_err();
+        assert!(e.detail.ends_with("missing eventVersion"), "{}", e.detail);
+        // Large ones too, on the tapeless path.
+        let pad = "0,".repeat(TAPE_MAX_BYTES);
+        let big = format!(r#"{{"eventVersion":"1.08","insightDetails":{{"pad":[{pad}0]}}}}"#);
+        assert!(p.check_record(big.as_bytes()).is_ok());
     }
 
     #[test]

@@ -122,6 +122,8 @@ struct ScanState {
     item: Option<OpenItem>,
     /// Skipping bytes at the top level that are not JSON: (stream offset, at line start).
     garbage: Option<(u64, bool)>,
+    /// A UTF-8 byte order mark being read at the top level: (stream offset, bytes matched).
+    bom: Option<(u64, usize)>,
 }
 
 impl ScanState {
@@ -139,6 +141,7 @@ impl ScanState {
             records_pending: false,
             item: None,
             garbage: None,
+            bom: None,
         }
     }
 
@@ -205,6 +208,9 @@ static CLASS: [u8; 256] = {
     t[b':' as usize] = COLON;
     t
 };
+
+/// The UTF-8 byte order mark (U+FEFF), which Windows tools and PowerShell write first.
+const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 /// How a split run ended when reading failed part-way.
 #[derive(Debug)]
@@ -323,6 +329,13 @@ impl ScanCore {
                     raw_truncated: false,
                 }),
             }
+        } else if let Some((offset, matched)) = st.bom.take() {
+            emit(Split::Error {
+                kind: SplitErrorKind::NotJson,
+                offset,
+                raw: &UTF8_BOM[..matched],
+                raw_truncated: false,
+            });
         } else if let Some((offset, _)) = st.garbage.take() {
             emit(Split::Error {
                 kind: SplitErrorKind::NotJson,
@@ -385,13 +398,28 @@ impl ScanCore {
                     let line_start = if b == b'\n' {
                         true
                     } else {
-                        line_start && (b == b' ' || b == b'\t' || b == b'\r')
+                        // A byte order mark may open the next line (files joined with
+                        // `cat`, each written by a Windows tool).
+                        line_start && matches!(b, b' ' | b'\t' | b'\r' | 0xEF | 0xBB | 0xBF)
                     };
                     st.garbage = Some((offset, line_start));
                     self.bad.keep(&[b]);
                     i += 1;
                     continue;
                 }
+            }
+            if let Some((at, matched)) = st.bom {
+                if buf[i] == UTF8_BOM[matched] {
+                    i += 1;
+                    st.bom = (matched + 1 < UTF8_BOM.len()).then_some((at, matched + 1));
+                } else {
+                    // Not a byte order mark after all: its bytes start a run that is not JSON.
+                    st.bom = None;
+                    self.bad.restart();
+                    self.bad.keep(&UTF8_BOM[..matched]);
+                    st.garbage = Some((at, false));
+                }
+                continue;
             }
             if !st.in_string && st.depth >= 2 {
                 if let Some(it) = st.item {
@@ -541,6 +569,13 @@ impl ScanCore {
                 _ => {
                     // Numbers and literals.
                     if st.depth == 0 {
+                        if b == UTF8_BOM[0] && st.item.is_none() {
+                            // A byte order mark, as Windows tools write at the start of a file
+                            // (and `cat` then leaves between values): skipped like whitespace.
+                            st.bom = Some((self.base + i as u64, 1));
+                            i += 1;
+                            continue;
+                        }
                         self.start_garbage(st, i);
                         continue;
                     }
@@ -833,6 +868,51 @@ mod tests {
                 "Value:7",
                 "Value:\"s,]\""
             ]
+        );
+    }
+
+    #[test]
+    fn byte_order_marks_are_skipped_wherever_a_value_may_start() {
+        const BOM: &str = "\u{feff}";
+        let ndjson = format!("{BOM}{{\"a\":1}}\r\n{{\"b\":2}}\r\n{BOM}{{\"c\":3}}\r\n");
+        let trail = format!("{BOM}{{\"Records\":[{{\"a\":1}},{{\"b\":2}}]}}");
+        let after_garbage = format!("x,y\n{BOM}{{\"a\":1}}\n");
+        // Every chunk size, so a mark cut by a chunk boundary is read across it.
+        for chunk_bytes in [1, 2, 3, 4, 64 * 1024] {
+            let limits = SplitLimits {
+                chunk_bytes,
+                ..SplitLimits::default()
+            };
+            let got = split_all(ndjson.as_bytes(), limits);
+            let want: Vec<(String, String)> = ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]
+                .iter()
+                .map(|v| ("Value".to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want, "chunk {chunk_bytes}");
+            let got = split_all(trail.as_bytes(), limits);
+            assert_eq!(got.len(), 2, "chunk {chunk_bytes}: {got:?}");
+            assert!(got.iter().all(|(k, _)| k == "Record"));
+            let got = split_all(after_garbage.as_bytes(), limits);
+            assert_eq!(
+                got,
+                vec![
+                    ("NotJson".into(), "0".into()),
+                    ("Value".into(), "{\"a\":1}".into())
+                ]
+            );
+        }
+        // Half a mark is not one: its bytes are reported, the value after it is not lost.
+        let got = split_all(b"\xef\xbbx\n{\"a\":1}", SplitLimits::default());
+        assert_eq!(
+            got,
+            vec![
+                ("NotJson".into(), "0".into()),
+                ("Value".into(), "{\"a\":1}".into())
+            ]
+        );
+        assert_eq!(
+            split_all(b"\xef\xbb", SplitLimits::default()),
+            vec![("NotJson".into(), "0".into())]
         );
     }
 

@@ -58,30 +58,78 @@ struct Day {
     files: Vec<ListedFile>,
 }
 
-/// Lists the files under `paths` in trail time order and hands each to `emit`, which returns
-/// false to stop. Files whose names carry no delivery time come first, in path order. Symbolic
-/// links to files are followed; links to folders are not (they can loop).
-pub fn walk_in_time_order(
-    paths: &[PathBuf],
-    emit: &mut dyn FnMut(ListedFile) -> bool,
-) -> io::Result<()> {
-    let mut undated = Vec::new();
-    let mut days: BTreeMap<u64, Day> = BTreeMap::new();
+/// How a walk treats what real trees hold beside trail files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalkOptions {
+    /// Read hidden files and folders (names starting with `.`) too.
+    pub hidden: bool,
+}
+
+/// Why a file or folder found in a walk was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its name starts with `.` (`.DS_Store`, `.git/`, a sync tool's marker), as ripgrep skips.
+    Hidden,
+    /// Zero bytes: `aws s3 sync` and folder-marker objects leave such files in real trees.
+    Empty,
+}
+
+impl SkipReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::Hidden => "hidden",
+            SkipReason::Empty => "empty",
+        }
+    }
+}
+
+/// What a walk does with each file it finds.
+pub struct Walk<'a> {
+    pub options: WalkOptions,
+    /// Called with each file to read, in order; returns false to stop.
+    pub emit: &'a mut dyn FnMut(ListedFile) -> bool,
+    /// Called with each file or folder skipped, and why.
+    pub skipped: &'a mut dyn FnMut(&Path, SkipReason),
+}
+
+/// Lists the files under `paths` in trail time order and hands each to `walk.emit`. Files whose
+/// names carry no delivery time come first, in path order. Symbolic links to files are
+/// followed; links to folders are not (they can loop). Inside folders, hidden entries (unless
+/// `options.hidden`) and empty files are skipped and reported; the paths named in `paths` are
+/// always read.
+pub fn walk_in_time_order(paths: &[PathBuf], walk: Walk<'_>) -> io::Result<()> {
+    let Walk {
+        options,
+        emit,
+        skipped,
+    } = walk;
+    let mut found = Found {
+        options,
+        undated: Vec::new(),
+        days: BTreeMap::new(),
+        skipped,
+    };
     for path in paths {
         let meta = fs::metadata(path)?;
         if meta.is_dir() {
-            collect(path, &mut undated, &mut days)?;
+            found.collect(path)?;
         } else {
             place(
                 ListedFile {
                     path: path.clone(),
                     size: meta.len(),
                 },
-                &mut undated,
-                &mut days,
+                &mut found.undated,
+                &mut found.days,
             );
         }
     }
+    let Found {
+        mut undated,
+        days,
+        skipped,
+        ..
+    } = found;
     undated.sort_by(|a: &ListedFile, b| a.path.cmp(&b.path));
     for file in undated {
         if !emit(file) {
@@ -91,7 +139,7 @@ pub fn walk_in_time_order(
     for (_, day) in days {
         let mut files = day.files;
         for folder in &day.folders {
-            list_files(folder, &mut files)?;
+            list_files(folder, options, &mut files, skipped)?;
         }
         let mut keyed: Vec<(Option<u64>, ListedFile)> =
             files.into_iter().map(|f| (name_key(&f.path), f)).collect();
@@ -118,64 +166,107 @@ fn place(file: ListedFile, undated: &mut Vec<ListedFile>, days: &mut BTreeMap<u6
     }
 }
 
-fn collect(
-    dir: &Path,
-    undated: &mut Vec<ListedFile>,
-    days: &mut BTreeMap<u64, Day>,
-) -> io::Result<()> {
-    if let Some(day) = day_folder_key(dir) {
-        days.entry(day).or_default().folders.push(dir.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect(&path, undated, days)?;
-        } else if let Ok(meta) = fs::metadata(&path) {
-            if meta.is_file() {
-                place(
-                    ListedFile {
-                        path,
-                        size: meta.len(),
-                    },
-                    undated,
-                    days,
-                );
-            }
-        } else {
-            // A dangling link or an unreadable entry: let the reader report it.
-            place(ListedFile { path, size: 0 }, undated, days);
-        }
-    }
-    Ok(())
+/// Whether a directory entry's name marks it hidden.
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().first() == Some(&b'.')
 }
 
-/// Every file below a day folder (normally there are no subfolders).
-fn list_files(dir: &Path, out: &mut Vec<ListedFile>) -> io::Result<()> {
+/// What a walk has found so far.
+struct Found<'w> {
+    options: WalkOptions,
+    undated: Vec<ListedFile>,
+    days: BTreeMap<u64, Day>,
+    skipped: &'w mut dyn FnMut(&Path, SkipReason),
+}
+
+impl Found<'_> {
+    fn collect(&mut self, dir: &Path) -> io::Result<()> {
+        if let Some(day) = day_folder_key(dir) {
+            self.days.entry(day).or_default().folders.push(dir.to_path_buf());
+            return Ok(());
+        }
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            if !self.options.hidden && is_hidden(&entry.file_name()) {
+                (self.skipped)(&path, SkipReason::Hidden);
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                self.collect(&path)?;
+            } else if let Ok(meta) = fs::metadata(&path) {
+                if meta.is_file() {
+                    if meta.len() == 0 {
+                        (self.skipped)(&path, SkipReason::Empty);
+                        continue;
+                    }
+                    place(
+                        ListedFile {
+                            path,
+                            size: meta.len(),
+                        },
+                        &mut self.undated,
+                        &mut self.days,
+                    );
+                }
+            } else {
+                // A dangling link or an unreadable entry: let the reader report it.
+                place(ListedFile { path, size: 0 }, &mut self.undated, &mut self.days);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every file below a day folder (normally there are no subfolders), but hidden and empty ones.
+fn list_files(
+    dir: &Path,
+    options: WalkOptions,
+    out: &mut Vec<ListedFile>,
+    skipped: &mut dyn FnMut(&Path, SkipReason),
+) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
+        if !options.hidden && is_hidden(&entry.file_name()) {
+            skipped(&path, SkipReason::Hidden);
+            continue;
+        }
         if entry.file_type()?.is_dir() {
-            list_files(&path, out)?;
+            list_files(&path, options, out, skipped)?;
         } else {
-            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            out.push(ListedFile { path, size });
+            let size = fs::metadata(&path).map(|m| m.len()).ok();
+            if size == Some(0) {
+                skipped(&path, SkipReason::Empty);
+                continue;
+            }
+            // An unreadable entry is listed: the reader reports it.
+            out.push(ListedFile {
+                path,
+                size: size.unwrap_or(0),
+            });
         }
     }
     Ok(())
 }
 
 /// Total size of the files under `paths`, for the progress bar's ETA.
-pub fn total_size(paths: &[PathBuf]) -> io::Result<(u64, u64)> {
+pub fn total_size(paths: &[PathBuf], options: WalkOptions) -> io::Result<(u64, u64)> {
     let (mut files, mut bytes) = (0u64, 0u64);
-    walk_in_time_order(paths, &mut |f| {
-        files += 1;
-        bytes += f.size;
-        true
-    })?;
+    walk_in_time_order(
+        paths,
+        Walk {
+            options,
+            emit: &mut |f| {
+                files += 1;
+                bytes += f.size;
+                true
+            },
+            skipped: &mut |_, _| {},
+        },
+    )?;
     Ok((files, bytes))
 }
 
@@ -214,24 +305,101 @@ mod tests {
             fs::write(&p, b"{}").unwrap();
         }
         let mut order = Vec::new();
-        walk_in_time_order(&[root.path().to_path_buf()], &mut |f| {
-            order.push(
-                f.path
-                    .file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .chars()
-                    .rev()
-                    .nth(8)
-                    .unwrap(),
-            );
-            true
-        })
+        walk_in_time_order(
+            &[root.path().to_path_buf()],
+            Walk {
+                options: WalkOptions::default(),
+                emit: &mut |f| {
+                    order.push(
+                        f.path
+                            .file_name()
+                            .unwrap()
+                            .to_str()
+                            .unwrap()
+                            .chars()
+                            .rev()
+                            .nth(8)
+                            .unwrap(),
+                    );
+                    true
+                },
+                skipped: &mut |_, _| {},
+            },
+        )
         .unwrap();
         // README first (no time), then d, c (Jan 1 23:50, 23:55), then b, a (Jan 2).
         assert_eq!(order.len(), 5);
         let names: Vec<char> = order[1..].to_vec();
         assert_eq!(names, vec!['d', 'c', 'b', 'a']);
+    }
+
+    /// Walks `paths`; gives the files read and the entries skipped (names relative to `root`).
+    fn walk(root: &Path, paths: &[PathBuf], hidden: bool) -> (Vec<String>, Vec<String>) {
+        let (mut read, mut skipped) = (Vec::new(), Vec::new());
+        let rel = |p: &Path| p.strip_prefix(root).unwrap().display().to_string();
+        walk_in_time_order(
+            paths,
+            Walk {
+                options: WalkOptions { hidden },
+                emit: &mut |f| {
+                    read.push(rel(&f.path));
+                    true
+                },
+                skipped: &mut |p, why| skipped.push(format!("{}:{}", why.label(), rel(p))),
+            },
+        )
+        .unwrap();
+        read.sort();
+        skipped.sort();
+        (read, skipped)
+    }
+
+    #[test]
+    fn hidden_and_empty_entries_are_skipped_unless_named() {
+        let root = tempfile::tempdir().unwrap();
+        let day = "AWSLogs/1/CloudTrail/r/2024/01/01";
+        for (f, body) in [
+            (format!("{day}/1_CloudTrail_r_20240101T0000Z_a.json.gz"), &b"x"[..]),
+            (format!("{day}/.1_CloudTrail_r_20240101T0005Z_b.json.gz.partial"), b"x"),
+            (format!("{day}/1_CloudTrail_r_20240101T0010Z_c.json.gz"), b""),
+            (".DS_Store".to_string(), b"x"),
+            (".git/objects/pack".to_string(), b"x"),
+            ("AWSLogs/.sync-marker".to_string(), b"x"),
+            ("AWSLogs/1/CloudTrail-Insight/r/2024/01/01/1_CloudTrail-Insight_r_20240101T0000Z_d.json.gz".to_string(), b"x"),
+            ("AWSLogs/1/CloudTrail/empty-folder-marker".to_string(), b""),
+        ] {
+            let p = root.path().join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, body).unwrap();
+        }
+        let all = [root.path().to_path_buf()];
+        let (read, skipped) = walk(root.path(), &all, false);
+        assert_eq!(
+            read,
+            vec![
+                "AWSLogs/1/CloudTrail-Insight/r/2024/01/01/1_CloudTrail-Insight_r_20240101T0000Z_d.json.gz".to_string(),
+                format!("{day}/1_CloudTrail_r_20240101T0000Z_a.json.gz"),
+            ]
+        );
+        assert_eq!(
+            skipped,
+            vec![
+                "empty:AWSLogs/1/CloudTrail/empty-folder-marker".to_string(),
+                format!("empty:{day}/1_CloudTrail_r_20240101T0010Z_c.json.gz"),
+                "hidden:.DS_Store".to_string(),
+                "hidden:.git".to_string(),
+                "hidden:AWSLogs/.sync-marker".to_string(),
+                format!("hidden:{day}/.1_CloudTrail_r_20240101T0005Z_b.json.gz.partial"),
+            ]
+        );
+        // `--hidden` reads them; empty files stay skipped.
+        let (read, skipped) = walk(root.path(), &all, true);
+        assert_eq!(read.len(), 6, "{read:?}");
+        assert!(skipped.iter().all(|s| s.starts_with("empty:")), "{skipped:?}");
+        // Paths named by the user are read whatever their name or size.
+        let named = [root.path().join(".DS_Store"), root.path().join(format!("{day}/1_CloudTrail_r_20240101T0010Z_c.json.gz"))];
+        let (read, skipped) = walk(root.path(), &named, false);
+        assert_eq!(read.len(), 2);
+        assert!(skipped.is_empty());
     }
 }

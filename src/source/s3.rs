@@ -420,7 +420,11 @@ pub async fn run(
         bucket: Arc::from(config.bucket.as_str()),
         fetches,
     };
-    if base.contains("/CloudTrail/") || base.contains("/CloudTrail-Digest/") {
+    if LOG_FOLDERS
+        .iter()
+        .chain(["CloudTrail-Digest"].iter())
+        .any(|f| base.contains(&format!("/{f}/")))
+    {
         // A folder inside the layout: listed as it is, in key order (time order within it).
         let id: Arc<str> = Arc::from("");
         let keys = list_objects(&client, &config.bucket, &base, progress.through("")).await?;
@@ -456,7 +460,7 @@ pub async fn run(
     let prefixes = discover(&client, config, &root).await?;
     if prefixes.is_empty() {
         return Err(format!(
-            "s3://{}/{root}: no CloudTrail log folders (AWSLogs/<account>/CloudTrail/<region>/) match; check the bucket, prefix, --accounts and --regions",
+            "s3://{}/{root}: no CloudTrail log folders (AWSLogs/<account>/CloudTrail/<region>/ or CloudTrail-Insight/<region>/) match; check the bucket, prefix, --accounts and --regions",
             config.bucket
         ));
     }
@@ -508,7 +512,12 @@ fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Finds every `AWSLogs/[org/]<account>/CloudTrail/<region>/` folder the filters allow.
+/// The folders of an account that hold events: API calls and service events (`CloudTrail`),
+/// and CloudTrail Insights events (`CloudTrail-Insight`), both laid out by region and day.
+const LOG_FOLDERS: [&str; 2] = ["CloudTrail", "CloudTrail-Insight"];
+
+/// Finds every `AWSLogs/[org/]<account>/{CloudTrail,CloudTrail-Insight}/<region>/` folder the
+/// filters allow.
 async fn discover(
     client: &Client,
     config: &S3SourceConfig,
@@ -536,17 +545,17 @@ async fn discover(
         let (client, bucket, limit) = (client.clone(), config.bucket.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let regions = list_folders(&client, &bucket, &format!("{account}CloudTrail/")).await?;
-            Ok::<_, String>(
-                regions
-                    .into_iter()
-                    .map(|r| RegionPrefix {
-                        account: last_folder(&account).to_string(),
-                        region: last_folder(&r).to_string(),
-                        path: r,
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            let mut found = Vec::new();
+            for log in LOG_FOLDERS {
+                let regions = list_folders(&client, &bucket, &format!("{account}{log}/")).await?;
+                found.extend(regions.into_iter().map(|r| RegionPrefix {
+                    account: last_folder(&account).to_string(),
+                    region: last_folder(&r).to_string(),
+                    log,
+                    path: r,
+                }));
+            }
+            Ok::<_, String>(found)
         });
     }
     let mut out = Vec::new();
@@ -690,10 +699,8 @@ impl Fetcher {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), o.key.clone());
-        metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).increment(1.0);
         tokio::spawn(async move {
             fetch_into(&client, &bucket, &key, tx).await;
-            metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).decrement(1.0);
             drop(permit);
         });
         progress.started(&o.prefix_id, &o.key, o.time);
@@ -714,8 +721,20 @@ impl Fetcher {
 }
 
 /// Streams one object into `tx`, a chunk at a time; a failure goes down the channel too, so
-/// the worker reading it reports it (and the object is not acknowledged).
+/// the worker reading it reports it (and the object is not acknowledged). Counted in
+/// `trailhose_s3_fetches_in_flight` while it runs, for every source that fetches (S3, SQS).
 pub async fn fetch_into(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    tx: tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
+) {
+    metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).increment(1.0);
+    stream_object(client, bucket, key, tx).await;
+    metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).decrement(1.0);
+}
+
+async fn stream_object(
     client: &Client,
     bucket: &str,
     key: &str,

@@ -1,7 +1,8 @@
 //! CloudTrail's S3 key layout: `<prefix>/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/
 //! <account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json.gz`, and for organization trails
 //! `<prefix>/AWSLogs/<org-id>/<account>/CloudTrail/...`. Digests live beside, under
-//! `CloudTrail-Digest/`. Knowing it lets a replay list only the day folders in range instead
+//! `CloudTrail-Digest/`, and Insights events under `CloudTrail-Insight/` in the same layout
+//! (`<account>_CloudTrail-Insight_<region>_...`). Knowing it lets a replay list only the day folders in range instead
 //! of the whole bucket.
 
 use super::dir::trail_time_key;
@@ -12,10 +13,12 @@ pub type Day = u32;
 /// One account and region of a trail: the folder that holds its day folders.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RegionPrefix {
-    /// `.../AWSLogs/[o-org/]<account>/CloudTrail/<region>/`
+    /// `.../AWSLogs/[o-org/]<account>/<log>/<region>/`
     pub path: String,
     pub account: String,
     pub region: String,
+    /// The log folder: `CloudTrail`, or `CloudTrail-Insight` for Insights events.
+    pub log: &'static str,
 }
 
 impl RegionPrefix {
@@ -30,9 +33,14 @@ impl RegionPrefix {
         )
     }
 
-    /// The checkpoint name of this prefix: `account/region`.
+    /// The checkpoint name of this prefix: `account/region` for API events (as saved by
+    /// earlier releases), `account/CloudTrail-Insight/region` for Insights events.
     pub fn id(&self) -> String {
-        format!("{}/{}", self.account, self.region)
+        if self.log == "CloudTrail" {
+            format!("{}/{}", self.account, self.region)
+        } else {
+            format!("{}/{}/{}", self.account, self.log, self.region)
+        }
     }
 }
 
@@ -135,6 +143,7 @@ mod tests {
     fn day_folders() {
         let p = RegionPrefix {
             path: "AWSLogs/1/CloudTrail/us-east-1/".into(),
+            log: "CloudTrail",
             account: "1".into(),
             region: "us-east-1".into(),
         };

@@ -25,12 +25,17 @@ pub enum PrincipalType {
     WebIdentityUser,
     IdentityCenterUser,
     AwsService,
+    /// Another AWS account, whose own principal the record does not name.
     AwsAccount,
+    /// A Directory Service user.
+    Directory,
+    /// Nobody signed the request (a public S3 read, say): no account, no root.
+    Anonymous,
     Unknown,
 }
 
 impl PrincipalType {
-    const ALL: [PrincipalType; 8] = [
+    const ALL: [PrincipalType; 10] = [
         PrincipalType::IamUser,
         PrincipalType::Root,
         PrincipalType::SamlUser,
@@ -38,6 +43,8 @@ impl PrincipalType {
         PrincipalType::IdentityCenterUser,
         PrincipalType::AwsService,
         PrincipalType::AwsAccount,
+        PrincipalType::Directory,
+        PrincipalType::Anonymous,
         PrincipalType::Unknown,
     ];
 
@@ -54,6 +61,8 @@ impl PrincipalType {
             PrincipalType::IdentityCenterUser => "IdentityCenterUser",
             PrincipalType::AwsService => "AWSService",
             PrincipalType::AwsAccount => "AWSAccount",
+            PrincipalType::Directory => "Directory",
+            PrincipalType::Anonymous => "Anonymous",
             PrincipalType::Unknown => "Unknown",
         }
     }
@@ -289,9 +298,20 @@ impl AttributionTable {
         Some(issued.actor.clone())
     }
 
-    /// Who made the call, from `userIdentity` and the keys learned so far.
+    /// Who made the call, from `userIdentity` and the keys learned so far. Only `Root`
+    /// identities are ever given a root ARN: an `AWSAccount` caller is another account (named
+    /// by its id, not by its root user) or nobody at all (`ANONYMOUS_PRINCIPAL`).
     fn caller(&self, record: &RecordView<'_>, time: i64) -> Actor {
         let id = &record.identity;
+        if id.is_anonymous() {
+            return Actor {
+                principal: None,
+                ..Actor::direct("", PrincipalType::Anonymous)
+            };
+        }
+        fn named(v: Option<&str>) -> Option<&str> {
+            v.filter(|s| !s.is_empty())
+        }
         match id.kind.unwrap_or("") {
             "IAMUser" => match id.arn {
                 Some(arn) => Actor::direct(arn, PrincipalType::IamUser),
@@ -308,11 +328,28 @@ impl AttributionTable {
                 Some(service) => Actor::direct(service, PrincipalType::AwsService),
                 None => Actor::unknown(Method::Unresolved),
             },
-            "AWSAccount" => match id.account_id {
-                Some(acct) => Actor::direct(
-                    &format!("arn:aws:iam::{acct}:root"),
-                    PrincipalType::AwsAccount,
-                ),
+            // The other account's principal id, when given, says more than the account.
+            "AWSAccount" => match (named(id.principal_id), named(id.account_id)) {
+                (Some(p), _) if p.starts_with("AIDA") || p.starts_with("AROA") => {
+                    Actor::direct(p, PrincipalType::AwsAccount)
+                }
+                (_, Some(acct)) => Actor::direct(acct, PrincipalType::AwsAccount),
+                _ => Actor::unknown(Method::Unresolved),
+            },
+            "IdentityCenterUser" => match named(id.on_behalf_of_user_id).or(named(id.user_name)) {
+                Some(user) => Actor {
+                    method: Method::IdentityCenter,
+                    ..Actor::direct(user, PrincipalType::IdentityCenterUser)
+                },
+                None => Actor::unknown(Method::Unresolved),
+            },
+            "Directory" => match named(id.user_name).or(named(id.principal_id)) {
+                Some(user) => Actor::direct(user, PrincipalType::Directory),
+                None => Actor::unknown(Method::Unresolved),
+            },
+            // Identity Center sign-ins (`Unknown` identity) name the person elsewhere.
+            "Unknown" | "" => match named(id.user_name).or(named(record.sign_in_user_name)) {
+                Some(user) => Actor::direct(user, PrincipalType::Unknown),
                 None => Actor::unknown(Method::Unresolved),
             },
             "SAMLUser" => match id.user_name {
@@ -797,12 +834,18 @@ mod tests {
             &t,
             r#"{"eventName":"x","userIdentity":{"type":"AWSAccount","accountId":"999988887777"}}"#,
         );
+        // Another account, not its root user.
         assert_eq!(
             (account.principal.as_deref(), account.principal_type),
-            (
-                Some("arn:aws:iam::999988887777:root"),
-                PrincipalType::AwsAccount
-            )
+            (Some("999988887777"), PrincipalType::AwsAccount)
+        );
+        let anonymous = attribute(
+            &t,
+            r#"{"eventName":"GetObject","userIdentity":{"type":"AWSAccount","principalId":"","accountId":"ANONYMOUS_PRINCIPAL"}}"#,
+        );
+        assert_eq!(
+            (anonymous.principal.as_deref(), anonymous.principal_type),
+            (None, PrincipalType::Anonymous)
         );
         let root = attribute(
             &t,

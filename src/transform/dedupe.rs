@@ -10,8 +10,6 @@
 //! left the window are reused; when the table is full of live events the oldest in the probe
 //! run is forgotten (which can only let a later duplicate through, never drop a new event).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
@@ -80,17 +78,28 @@ pub struct DedupeTable {
     newest: AtomicI64,
 }
 
-/// The dedupe key of an event: its `eventID` as 128 bits (the UUID itself, or a hash of any
-/// other form), with `context` (the fields that must match too) folded in by hash.
+/// The name of the key algorithm below, written in the header of the saved table so a table
+/// keyed another way is refused instead of silently mis-read. Change it whenever
+/// `event_id_bits` changes its output (the test `key_algorithm_is_pinned` says when).
+pub const KEY_ALGORITHM: &str = "eventid=uuid128|sha256-128;context=trailhose-mx64-v1";
+
+/// The dedupe key of an event: its `eventID` as 128 bits (the UUID itself, or the first 128
+/// bits of the SHA-256 of any other form: rare, so its cost does not matter), with `context`
+/// (the fields that must match too) folded in by `context_hash`. Every step is a fixed,
+/// documented algorithm (see `KEY_ALGORITHM`), never `std`'s `DefaultHasher`, whose output may
+/// change between Rust releases and would make a saved table mis-read after an upgrade.
 pub fn event_id_bits(event_id: &str, context: &[Option<&str>]) -> [u64; 2] {
     let id = parse_uuid(event_id).unwrap_or_else(|| {
-        let mut a = DefaultHasher::new();
-        (0u8, event_id).hash(&mut a);
-        let mut b = DefaultHasher::new();
-        (1u8, event_id).hash(&mut b);
-        [a.finish(), b.finish()]
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(event_id.as_bytes());
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&digest[i..i + 8]);
+            u64::from_be_bytes(w)
+        };
+        [word(0), word(8)]
     });
-    let c = fast_hash(context);
+    let c = context_hash(context);
     let key = [id[0] ^ c, id[1] ^ c.rotate_left(32)];
     // All zero marks an empty slot.
     if key == [0, 0] {
@@ -100,10 +109,14 @@ pub fn event_id_bits(event_id: &str, context: &[Option<&str>]) -> [u64; 2] {
     }
 }
 
-/// A quick 64-bit hash of a few short strings (8 bytes a step, multiply-xorshift mixing):
-/// SipHash costs more than the lookup it keys, and these values are not chosen by an attacker
-/// who could aim at collisions (AWS writes them).
-fn fast_hash(parts: &[Option<&str>]) -> u64 {
+/// trailhose-mx64-v1: a quick 64-bit hash of a few short strings. Per part: the state is
+/// xored with the part's length and multiplied by K; each whole 8-byte little-endian word is
+/// xored in, multiplied by K, then `h ^= h >> 29`; the zero-padded tail word, xored with 1 when
+/// the part is present, is xored in and multiplied by K, then `h ^= h >> 32`. K is the 64-bit
+/// golden ratio 0x9E3779B97F4A7C15, the seed 0x243F6A8885A308D3 (pi). SipHash costs more than
+/// the lookup it keys, and these values are not chosen by an attacker who could aim at
+/// collisions (AWS writes them).
+fn context_hash(parts: &[Option<&str>]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h: u64 = 0x243F_6A88_85A3_08D3;
     for part in parts {
@@ -229,6 +242,16 @@ fn stamp(time: i64) -> u32 {
     (time - EPOCH_2010).clamp(0, u32::MAX as i64) as u32
 }
 
+/// `event_id_bits` of the three cases in `key_algorithm_is_pinned`. The third (no context) was
+/// also computed outside Rust: SHA-256("not-a-uuid")'s first two big-endian words xored with
+/// the seed and the seed rotated by 32 bits (Python's hashlib gives the same).
+#[cfg(test)]
+const PINNED_KEYS: [[u64; 2]; 3] = [
+    [0x67d9_525c_30ce_c5a4, 0x21b8_97e6_67c9_141d],
+    [0x7802_ed5c_801d_e11c, 0xed64_ce27_dffe_e31c],
+    [0x05bb_c9a2_be0d_6204, 0xd374_4d3f_a247_c7e2],
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +264,20 @@ mod tests {
             window_secs: 3600,
             max_entries: max,
         })
+    }
+
+    #[test]
+    fn key_algorithm_is_pinned() {
+        // Saved tables depend on these exact values: if this fails, the key changed, and
+        // KEY_ALGORITHM must be renamed so old tables are refused rather than mis-read.
+        let ctx = [Some("GetObject"), Some("s3.amazonaws.com"), None];
+        let got = [
+            event_id_bits("3e5f1c2a-8b7d-4e6f-9a0b-1c2d3e4f5a6b", &ctx),
+            event_id_bits("not-a-uuid", &ctx),
+            event_id_bits("not-a-uuid", &[]),
+        ];
+        let want = PINNED_KEYS;
+        assert_eq!(got, want, "{got:#x?}");
     }
 
     #[test]

@@ -12,8 +12,11 @@ use super::attribution::Actor;
 use super::fields::{parse_event_time, write_json_str};
 use super::json_writer::{as_bool, write_blob, write_compact, Blob, DocWriter};
 use super::normalize::{Findings, NormalizeConfig, Scratch};
-use super::trail_fields::{present, TrailFields};
+use super::trail_fields::{present, resource_arn, TrailFields};
 use super::user_agent::parse_user_agent;
+
+/// The record's object members written as capped JSON strings under `aws.cloudtrail.*`.
+const BLOBS: usize = 5;
 
 /// The ECS version the documents follow (the one Elastic's integration writes).
 pub const ECS_VERSION: &str = "8.11.0";
@@ -39,7 +42,7 @@ pub fn write_ecs_line(
     }
 
     // aws.cloudtrail.*: what ECS has no place for, named as Elastic names it.
-    let mut truncated: [Option<&str>; 4] = [None; 4];
+    let mut truncated: [Option<&str>; BLOBS] = [None; BLOBS];
     d.open("aws");
     d.open("cloudtrail");
     d.keyword("event_version", f.event_version);
@@ -50,11 +53,7 @@ pub fn write_ecs_line(
     d.keyword("invoked_by", id.invoked_by);
     // Opened only when there is something to put in (an empty open is written, then taken
     // back: cheap, but not free on every record).
-    if id.mfa_authenticated.is_some()
-        || id.creation_date.is_some()
-        || id.issuer_type.is_some()
-        || id.issuer_arn.is_some()
-    {
+    if id.mfa_authenticated.is_some() || id.creation_date.is_some() || id.issuer.is_some() {
         d.open("session_context");
         d.keyword("mfa_authenticated", id.mfa_authenticated);
         if let Some(t) = id.creation_date.and_then(iso_time) {
@@ -77,6 +76,8 @@ pub fn write_ecs_line(
         ("response_elements", f.response_elements),
         ("additional_eventdata", f.additional_event_data),
         ("service_event_details", f.service_event_details),
+        // Insights events: Elastic renames `insightDetails` to this (then keeps it flattened).
+        ("insight_details", f.insight_details),
     ];
     for (i, (name, v)) in blobs.iter().enumerate() {
         if write_blob(&mut d, name, *v, cap, &mut scratch.blob) == Blob::Truncated {
@@ -113,9 +114,6 @@ pub fn write_ecs_line(
     if f.event_name == Some("ConsoleLogin") {
         write_console_login(&mut d, f);
     }
-    if present(f.insight_details) {
-        d.keyword("insight_details", f.insight_details);
-    }
     d.close();
     d.close();
 
@@ -123,7 +121,8 @@ pub fn write_ecs_line(
     d.lit("provider", "aws");
     d.keyword("region", f.aws_region);
     d.open("account");
-    if present(id.account_id) {
+    // `ANONYMOUS_PRINCIPAL` is no account: the event belongs to the recipient's.
+    if present(id.account_id) && !f.is_anonymous() {
         d.keyword("id", id.account_id);
     } else {
         d.keyword("id", f.recipient_account_id);
@@ -169,11 +168,14 @@ pub fn write_ecs_line(
     write_tls(&mut d, f);
 
     d.open("user");
-    // Elastic: userName, replaced by the session issuer's name for role sessions.
+    // Elastic: userName, replaced by the session issuer's name for role sessions; IAM Identity
+    // Center sign-ins name the person in additionalEventData.UserName.
     if present(id.issuer_user_name) {
         d.keyword("name", id.issuer_user_name);
-    } else {
+    } else if present(id.user_name) {
         d.keyword("name", id.user_name);
+    } else {
+        d.opt_rstr("name", f.sign_in_user_name());
     }
     d.keyword("id", id.principal_id);
     if response_user.is_some() || req.user_name.is_some() {
@@ -203,8 +205,8 @@ pub fn write_ecs_line(
         d.opt_rstr("version", p.version);
         d.open("os");
         d.opt_str("name", p.os_name);
-        d.opt_rstr("version", p.os_version);
-        if let (Some(n), Some(v)) = (p.os_name, p.os_version) {
+        d.opt_rstr("version", p.os_version.as_deref());
+        if let (Some(n), Some(v)) = (p.os_name, p.os_version.as_deref()) {
             // "name version", written in place (no allocation per record).
             d.key("full");
             let start = d.out.len();
@@ -270,7 +272,11 @@ fn write_event(
         }
     }
     d.lit("outcome", outcome);
-    let (category, types) = f.event_name.map_or((&[][..], &["info"][..]), categorize);
+    let (category, types) = match f.event_name {
+        Some(name) => categorize(name),
+        None if present(f.insight_details) => insight_category(f.insight_details),
+        None => (&[][..], &["info"][..]),
+    };
     d.open_array("category");
     for c in category {
         d.lit("", c);
@@ -287,6 +293,24 @@ fn write_event(
     d.close();
 }
 
+/// An Insights event is about API calls (ECS's `api` category), and marks the start or the end
+/// of unusual activity (`insightDetails.state`), which ECS's `start` and `end` types say.
+/// Elastic's pipeline sets only `info`: a deliberate difference (README), so that a rule can
+/// find where an anomaly began without parsing the details.
+fn insight_category(
+    details: Option<Value<'_, '_>>,
+) -> (&'static [&'static str], &'static [&'static str]) {
+    let state = details
+        .and_then(|d| d.get("state"))
+        .and_then(|s| s.into_string());
+    let types: &[&str] = match state {
+        Some("Start") => &["start"],
+        Some("End") => &["end"],
+        _ => &["info"],
+    };
+    (&["api"], types)
+}
+
 /// `aws.cloudtrail.resources`: `{arn, account_id, type}` each, repeats dropped (as Elastic).
 fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     let Some(list) = f.resources.and_then(|r| r.as_array()) else {
@@ -299,13 +323,15 @@ fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
             continue;
         }
         let s = |k: &str| r.get(k).and_then(|v| v.into_string());
-        let key = (s("ARN"), s("accountId"), s("type"));
+        let arn = resource_arn(r);
+        let key = (arn.and_then(|a| a.into_string()), s("accountId"), s("type"));
         if seen.contains(&key) {
             continue;
         }
         seen.push(key);
         d.open("");
-        d.keyword("arn", r.get("ARN"));
+        // Elastic renames `ARN` to `arn` and keeps an `arn` as it is: both land here.
+        d.keyword("arn", arn);
         d.keyword("account_id", r.get("accountId"));
         d.keyword("type", r.get("type"));
         d.close();
@@ -342,7 +368,10 @@ fn write_related(
     d.open_array("user");
     let mut users: [Option<&str>; 4] = [None; 4];
     let candidates = [
-        f.identity.user_name.and_then(|v| v.into_string()),
+        f.identity
+            .user_name
+            .and_then(|v| v.into_string())
+            .or(f.sign_in_user_name()),
         req.user_name.and_then(|v| v.into_string()),
         req.new_user_name.and_then(|v| v.into_string()),
         effective.map(|(_, name)| name),
@@ -387,7 +416,7 @@ fn write_trailhose(
     d: &mut DocWriter<'_>,
     req: &RequestKeys<'_>,
     find: &Findings<'_>,
-    truncated: &[Option<&str>; 4],
+    truncated: &[Option<&str>; BLOBS],
     cap: usize,
     scratch: &mut Scratch,
 ) {

@@ -22,6 +22,9 @@ pub struct RecordView<'a> {
     pub request: Option<Value<'a, 'a>>,
     pub response: Option<Value<'a, 'a>>,
     pub resources: Option<Value<'a, 'a>>,
+    /// `additionalEventData.UserName`: who signs in, in IAM Identity Center sign-in events
+    /// whose `userIdentity` does not say.
+    pub sign_in_user_name: Option<&'a str>,
     pub identity: IdentityView<'a>,
 }
 
@@ -34,6 +37,9 @@ pub struct IdentityView<'a> {
     pub access_key_id: Option<&'a str>,
     pub invoked_by: Option<&'a str>,
     pub user_name: Option<&'a str>,
+    pub principal_id: Option<&'a str>,
+    /// `onBehalfOf.userId`: the Identity Center user of an `IdentityCenterUser` identity.
+    pub on_behalf_of_user_id: Option<&'a str>,
     /// `sessionContext.sessionIssuer.arn`: the role of a role session.
     pub issuer_arn: Option<&'a str>,
     /// `sessionContext.sourceIdentity`.
@@ -65,6 +71,9 @@ impl<'a> RecordView<'a> {
                 "requestParameters" => view.request = Some(value),
                 "responseElements" => view.response = Some(value),
                 "resources" => view.resources = Some(value),
+                "additionalEventData" => {
+                    view.sign_in_user_name = get_str(value, &["UserName"]);
+                }
                 "userIdentity" => view.identity = IdentityView::read(value),
                 _ => {}
             }
@@ -87,6 +96,8 @@ impl<'a> IdentityView<'a> {
                 "accessKeyId" => view.access_key_id = value.into_string(),
                 "invokedBy" => view.invoked_by = value.into_string(),
                 "userName" => view.user_name = value.into_string(),
+                "principalId" => view.principal_id = value.into_string(),
+                "onBehalfOf" => view.on_behalf_of_user_id = get_str(value, &["userId"]),
                 "sessionContext" => {
                     view.issuer_arn = get_str(value, &["sessionIssuer", "arn"]);
                     view.source_identity = get_str(value, &["sourceIdentity"]);
@@ -95,6 +106,26 @@ impl<'a> IdentityView<'a> {
             }
         }
         view
+    }
+}
+
+/// Whether nobody signed a request: `accountId` `ANONYMOUS_PRINCIPAL` (the documented form,
+/// an `AWSAccount` identity with an empty principal id, as anonymous S3 reads are logged), or a
+/// principal id or type saying so. Such a caller has no account and is never root.
+pub fn anonymous_identity(
+    kind: Option<&str>,
+    account_id: Option<&str>,
+    principal_id: Option<&str>,
+) -> bool {
+    account_id == Some("ANONYMOUS_PRINCIPAL")
+        || principal_id == Some("ANONYMOUS_PRINCIPAL")
+        || kind == Some("Anonymous")
+}
+
+impl IdentityView<'_> {
+    /// See `anonymous_identity`.
+    pub fn is_anonymous(&self) -> bool {
+        anonymous_identity(self.kind, self.account_id, self.principal_id)
     }
 }
 

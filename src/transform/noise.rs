@@ -73,7 +73,7 @@ pub fn classify_noise(record: &RecordView<'_>) -> Noise {
     {
         reasons.push(NoiseReason::ServiceLinkedRole);
     }
-    if record.event_type == Some("AwsServiceEvent") {
+    if record.event_type == Some("AwsServiceEvent") && !names_a_person(record) {
         reasons.push(NoiseReason::AwsServiceEvent);
     }
     if record.source_ip == Some("AWS Internal") {
@@ -89,6 +89,31 @@ pub fn classify_noise(record: &RecordView<'_>) -> Noise {
         }
     }
     Noise { reasons }
+}
+
+/// Whether a record names a person (or their own code) as its caller. CloudTrail types some
+/// events of people `AwsServiceEvent`: IAM Identity Center sign-ins (`UserAuthentication`,
+/// `CredentialChallenge`, `Federate`, ...) carry the person in `userIdentity.userName` or
+/// `additionalEventData.UserName`; such events are not AWS acting on its own.
+fn names_a_person(record: &RecordView<'_>) -> bool {
+    let id = &record.identity;
+    let named = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
+    if named(record.sign_in_user_name) || named(id.user_name) || named(id.on_behalf_of_user_id) {
+        return true;
+    }
+    match id.kind {
+        Some(
+            "IAMUser" | "Root" | "SAMLUser" | "WebIdentityUser" | "IdentityCenterUser"
+            | "FederatedUser" | "Directory",
+        ) => true,
+        Some("AssumedRole") => {
+            !id.issuer_arn
+                .unwrap_or("")
+                .contains(":role/aws-service-role/")
+                && !named(id.invoked_by)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +153,24 @@ mod tests {
         assert_eq!(
             noise(r#"{"readOnly":true,"userAgent":"console.ec2.amazonaws.com"}"#),
             vec!["console_background"]
+        );
+        // People signing in to IAM Identity Center: service events, not noise.
+        for person in [
+            r#"{"eventType":"AwsServiceEvent","eventName":"CredentialChallenge","userIdentity":{"type":"Unknown","principalId":"111122223333","accountId":"111122223333","userName":"jane"}}"#,
+            r#"{"eventType":"AwsServiceEvent","eventName":"UserAuthentication","userIdentity":{"type":"Unknown"},"additionalEventData":{"UserName":"jane"}}"#,
+            r#"{"eventType":"AwsServiceEvent","eventName":"Federate","userIdentity":{"type":"IdentityCenterUser","onBehalfOf":{"userId":"u-1"}}}"#,
+            r#"{"eventType":"AwsServiceEvent","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/jane"}}"#,
+        ] {
+            assert!(noise(person).is_empty(), "{person}");
+        }
+        // AWS on its own stays noise.
+        assert_eq!(
+            noise(r#"{"eventType":"AwsServiceEvent","userIdentity":{"accountId":"1","invokedBy":"ec2.amazonaws.com"}}"#),
+            vec!["invoked_by_service", "aws_service_event"]
+        );
+        assert_eq!(
+            noise(r#"{"eventType":"AwsServiceEvent","userIdentity":{"type":"Unknown"}}"#),
+            vec!["aws_service_event"]
         );
         assert!(noise(r#"{"readOnly":false,"userAgent":"console.ec2.amazonaws.com"}"#).is_empty());
         assert_eq!(

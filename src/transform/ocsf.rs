@@ -1,16 +1,17 @@
 //! The `ocsf` format: OCSF 1.1.0, as AWS Security Lake maps CloudTrail. API calls are API
 //! Activity (6003) with `activity_id` from the verb of the API name; console logins are
 //! Authentication (3002); IAM user and credential changes are Account Change (3001). Profiles
-//! `cloud` and `datetime` (and `host` for the two classes whose `actor` it carries).
+//! `cloud` and `datetime` (and `host` for the two classes whose `actor` it carries). CloudTrail
+//! Insights events are Detection Findings (2004).
 
 use std::io::Write as _;
 
 use simd_json::prelude::*;
 
-use super::fields::parse_event_time;
+use super::fields::{parse_event_time, write_json_str};
 use super::json_writer::{as_bool, write_blob, Blob, DocWriter};
 use super::normalize::{Findings, NormalizeConfig, Scratch};
-use super::trail_fields::{present, TrailFields};
+use super::trail_fields::{present, resource_arn, TrailFields};
 
 pub const OCSF_VERSION: &str = "1.1.0";
 
@@ -47,8 +48,8 @@ pub fn classify(event_source: Option<&str>, event_name: Option<&str>) -> Class {
     let Some(name) = event_name else {
         return class(API_ACTIVITY, (0, "Unknown"));
     };
-    if name == "ConsoleLogin" {
-        return class(AUTHENTICATION, (1, "Logon"));
+    if let Some(activity) = sign_in_activity(event_source, name) {
+        return class(AUTHENTICATION, activity);
     }
     if event_source == Some("iam.amazonaws.com") {
         let change = match name {
@@ -84,6 +85,29 @@ pub fn classify(event_source: Option<&str>, event_name: Option<&str>) -> Class {
         }
     }
     class(API_ACTIVITY, api_activity(name))
+}
+
+/// The Authentication activity of a sign-in event: console sign-ins (`signin.amazonaws.com`) and
+/// IAM Identity Center's portal sign-ins (`sso.amazonaws.com`), which CloudTrail types
+/// `AwsConsoleSignIn` or `AwsServiceEvent` rather than as API calls. The steps before a
+/// session exists (a challenge, a verification, an MFA check) are Other.
+fn sign_in_activity(event_source: Option<&str>, name: &str) -> Option<(u32, &'static str)> {
+    if name == "ConsoleLogin" {
+        return Some((1, "Logon"));
+    }
+    match event_source? {
+        "signin.amazonaws.com" | "sso.amazonaws.com" | "portal.sso.amazonaws.com" => match name {
+            "UserAuthentication" | "Authenticate" | "Federate" | "SwitchRole" => {
+                Some((1, "Logon"))
+            }
+            "Logout" | "ExitRole" => Some((2, "Logoff")),
+            "CredentialChallenge" | "CredentialVerification" | "CheckMfa" | "RenewRole" => {
+                Some((99, "Other"))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// API Activity's `activity_id` from the verb the API name starts with.
@@ -187,6 +211,9 @@ pub fn write_ocsf_line(
     original: &[u8],
     has_whitespace: bool,
 ) {
+    if f.event_name.is_none() && present(f.insight_details) {
+        return write_insight_finding(out, f, find, cfg, scratch, original, has_whitespace);
+    }
     let event_source = f.event_source.and_then(|v| v.into_string());
     let c = classify(event_source, f.event_name);
     let id = &f.identity;
@@ -266,13 +293,28 @@ pub fn write_ocsf_line(
     // actor (for Authentication, the user logging in is `user` instead)
     let has_user = present(id.arn) || present(id.principal_id) || present(id.user_name);
     if c.class_uid == AUTHENTICATION.0 {
+        // The user signing in is both `user` (who authenticates) and `actor.user` (who acted),
+        // as Security Lake writes a ConsoleLogin.
         d.open("user");
         write_user_members(&mut d, f);
         d.close();
-        if let Some(extra) = f.additional_event_data {
-            if let Some(mfa) = extra.get("MFAUsed").and_then(|v| v.into_string()) {
-                d.bool("is_mfa", mfa == "Yes");
-            }
+        d.open("actor");
+        d.open("user");
+        write_user_members(&mut d, f);
+        d.close();
+        d.close();
+        let extra = |k: &str| {
+            f.additional_event_data
+                .and_then(|e| e.get(k))
+                .and_then(|v| v.into_string())
+        };
+        if let Some(mfa) = extra("MFAUsed") {
+            d.bool("is_mfa", mfa == "Yes");
+        }
+        if let Some(login_to) = extra("LoginTo") {
+            d.open("dst_endpoint");
+            d.rstr("svc_name", login_to);
+            d.close();
         }
         // Authentication needs the service logged in to (or its endpoint): the console's
         // sign-in service.
@@ -316,7 +358,7 @@ pub fn write_ocsf_line(
     }
 
     // api
-    let mut truncated: [Option<&str>; 4] = [None; 4];
+    let mut truncated: [Option<&str>; 5] = [None; 5];
     d.open("api");
     d.rstr("operation", f.event_name.unwrap_or("unknown"));
     d.open("service");
@@ -397,23 +439,216 @@ pub fn write_ocsf_line(
     out.push(b'\n');
 }
 
+const DETECTION_FINDING: (u32, &str, u32, &str) = (2004, "Detection Finding", 2, "Findings");
+
+/// A CloudTrail Insights event as a Detection Finding (2004). OCSF 1.1.0 has no class of its own
+/// for an anomaly: a finding is what a detection engine reports, and Insights is one (a
+/// statistical baseline of write-call and error rates, hence `analytic.type_id` 3,
+/// Statistical). The start of unusual activity creates the finding, its end closes it; both
+/// carry one `sharedEventID`, which is the finding's `uid`, so the two events are one finding.
+/// Severity is Low: the rate is unusual, which is not in itself evidence of harm.
+fn write_insight_finding(
+    out: &mut Vec<u8>,
+    f: &TrailFields<'_>,
+    find: &Findings<'_>,
+    cfg: &NormalizeConfig,
+    scratch: &mut Scratch,
+    original: &[u8],
+    has_whitespace: bool,
+) {
+    let details = f.insight_details;
+    let detail = |k: &str| details.and_then(|d| d.get(k)).and_then(|v| v.into_string());
+    let (activity_id, activity_name) = match detail("state") {
+        Some("Start") => (1, "Create"),
+        Some("End") => (3, "Close"),
+        _ => (0, "Unknown"),
+    };
+    let c = class(DETECTION_FINDING, (activity_id, activity_name));
+    let cap = cfg.max_field_bytes;
+    let mut d = DocWriter::new(out);
+    d.clean = f.clean_strings;
+    d.int("class_uid", c.class_uid as i64);
+    d.lit("class_name", c.class_name);
+    d.int("category_uid", c.category_uid as i64);
+    d.lit("category_name", c.category_name);
+    d.int("activity_id", c.activity_id as i64);
+    d.lit("activity_name", c.activity_name);
+    d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
+    d.key("type_name");
+    for part in ["\"", c.class_name, ": ", c.activity_name, "\""] {
+        d.out.extend_from_slice(part.as_bytes());
+    }
+    d.int("severity_id", 2);
+    d.lit("severity", "Low");
+    let millis = f.event_time.and_then(event_time_millis);
+    d.int("time", millis.unwrap_or(0));
+    if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
+        d.rstr("time_dt", t);
+    }
+
+    d.open("metadata");
+    d.str("version", OCSF_VERSION);
+    d.open("product");
+    d.lit("name", "CloudTrail");
+    d.lit("vendor_name", "AWS");
+    d.keyword("version", f.event_version);
+    d.open("feature");
+    d.lit("name", "Insights");
+    d.close();
+    d.close();
+    d.keyword("uid", f.event_id);
+    d.keyword("event_code", f.event_type);
+    d.opt_rstr("original_time", f.event_time);
+    d.open_array("profiles");
+    d.lit("", "cloud");
+    d.lit("", "datetime");
+    d.close();
+    d.close();
+
+    d.open("cloud");
+    d.lit("provider", "AWS");
+    d.keyword("region", f.aws_region);
+    if present(f.recipient_account_id) {
+        d.open("account");
+        d.keyword("uid", f.recipient_account_id);
+        d.close();
+    }
+    d.close();
+
+    let (source, name, kind) = (detail("eventSource"), detail("eventName"), detail("insightType"));
+    d.open("finding_info");
+    // `uid` is required: the event's own id stands in when there is no shared one.
+    if present(f.shared_event_id) {
+        d.keyword("uid", f.shared_event_id);
+    } else if present(f.event_id) {
+        d.keyword("uid", f.event_id);
+    } else {
+        d.lit("uid", "unknown");
+    }
+    // "ApiCallRateInsight on ec2.amazonaws.com RunInstances", written in place.
+    d.key("title");
+    let title_start = d.out.len();
+    write_json_str(d.out, kind.unwrap_or("Insight"));
+    for (i, part) in [source, name].into_iter().flatten().enumerate() {
+        d.out.pop();
+        d.out.extend_from_slice(if i == 0 { b" on " } else { b" " });
+        let at = d.out.len();
+        write_json_str(d.out, part);
+        d.out.remove(at);
+    }
+    debug_assert!(d.out[title_start] == b'"');
+    if let Some(kind) = kind {
+        d.open_array("types");
+        d.rstr("", kind);
+        d.close();
+    }
+    d.open("analytic");
+    d.lit("name", "CloudTrail Insights");
+    d.int("type_id", 3);
+    d.lit("type", "Statistical");
+    d.close();
+    if let Some(ms) = millis.filter(|_| activity_id == 1) {
+        d.int("first_seen_time", ms);
+    }
+    if let Some(ms) = millis.filter(|_| activity_id == 3) {
+        d.int("last_seen_time", ms);
+    }
+    d.close();
+
+    // The API whose calls or errors were unusual.
+    if let Some(name) = name {
+        d.open_array("evidences");
+        d.open("");
+        d.open("api");
+        d.rstr("operation", name);
+        if let Some(source) = source {
+            d.open("service");
+            d.rstr("name", source);
+            d.close();
+        }
+        d.close();
+        d.close();
+        d.close();
+    }
+    write_enrichments(&mut d, find);
+
+    scratch.collect_unmapped(f);
+    let mut truncated: [Option<&str>; 4] = [None; 4];
+    d.open("unmapped");
+    d.keyword("eventCategory", f.event_category);
+    d.keyword("sharedEventID", f.shared_event_id);
+    if write_blob(&mut d, "insightDetails", details, cap, &mut scratch.blob) == Blob::Truncated {
+        truncated[0] = Some("unmapped.insightDetails");
+    }
+    // What an API call would place but a finding has no field for (not in Insights events
+    // as AWS writes them, but nothing a record holds is dropped).
+    const PLACED: &[&str] = &[
+        "eventVersion",
+        "eventTime",
+        "awsRegion",
+        "eventID",
+        "eventType",
+        "recipientAccountId",
+        "sharedEventID",
+        "sharedEventId",
+        "insightDetails",
+        "eventCategory",
+    ];
+    for (k, v) in f.placed_members().filter(|(k, _)| !PLACED.contains(k)) {
+        d.key(k);
+        super::json_writer::write_compact(d.out, v, true);
+    }
+    d.open("trailhose");
+    let unmapped_cut = scratch.write_unmapped(&mut d, "other", cap);
+    d.open_array("truncated");
+    for t in truncated.iter().flatten() {
+        d.str("", t);
+    }
+    if unmapped_cut {
+        d.lit("", "unmapped.trailhose.other");
+    }
+    d.close();
+    d.close();
+    d.close();
+    if cfg
+        .keep_original
+        .keep(|| unmapped_cut || truncated.iter().any(Option::is_some))
+    {
+        scratch.write_original(&mut d, "raw_data", original, has_whitespace);
+    }
+    d.finish();
+    out.push(b'\n');
+}
+
 /// The calling identity as an OCSF `user`: `uid` the ARN, `uid_alt` the principal id.
 fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     let id = &f.identity;
-    d.keyword("type", id.kind);
-    if let Some(t) = id.kind.and_then(|v| v.into_string()) {
-        let type_id = match t {
-            "Root" => 2,
-            "IAMUser" | "AssumedRole" | "FederatedUser" | "SAMLUser" | "WebIdentityUser"
-            | "IdentityCenterUser" => 1,
-            "AWSService" | "AWSAccount" => 3,
-            _ => 99,
-        };
-        d.int("type_id", type_id);
+    // Nobody signed the request: `ANONYMOUS_PRINCIPAL` (the identity's uid here) is what AWS
+    // writes, not an account, and never root. The raw `userIdentity.type` goes to `unmapped`.
+    let anonymous = f.is_anonymous();
+    if anonymous {
+        d.lit("type", "Anonymous");
+        d.int("type_id", 99);
+    } else {
+        d.keyword("type", id.kind);
+        if let Some(t) = id.kind.and_then(|v| v.into_string()) {
+            let type_id = match t {
+                "Root" => 2,
+                "IAMUser" | "AssumedRole" | "FederatedUser" | "SAMLUser" | "WebIdentityUser"
+                | "IdentityCenterUser" | "Directory" => 1,
+                "AWSService" | "AWSAccount" => 3,
+                _ => 99,
+            };
+            d.int("type_id", type_id);
+        }
     }
     let has_id = present(id.arn) || present(id.principal_id) || present(id.user_name);
     if present(id.arn) {
         d.keyword("uid", id.arn);
+    } else if let Some(user) = id.on_behalf_of_user_id {
+        d.str("uid", user);
+    } else if anonymous {
+        d.keyword("uid", id.account_id.or(id.principal_id));
     } else if !has_id {
         // `user` needs a name or a uid: an identity with neither is named by its account.
         if present(id.account_id) {
@@ -425,11 +660,16 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     d.keyword("uid_alt", id.principal_id);
     if present(id.user_name) {
         d.keyword("name", id.user_name);
-    } else {
+    } else if present(id.issuer_user_name) {
         d.keyword("name", id.issuer_user_name);
+    } else if let Some(name) = f.sign_in_user_name() {
+        // IAM Identity Center sign-ins name the person only here.
+        d.rstr("name", name);
+    } else if anonymous {
+        d.lit("name", "anonymous");
     }
     d.keyword("credential_uid", id.access_key_id);
-    if present(id.account_id) {
+    if present(id.account_id) && !anonymous {
         d.open("account");
         d.keyword("uid", id.account_id);
         d.lit("type", "AWS Account");
@@ -445,11 +685,10 @@ fn write_account_change(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     let target = f.request_parameters.and_then(|r| r.get("userName"));
     if present(target) {
         d.keyword("name", target);
-        let arn = f
-            .response_elements
-            .and_then(|r| r.get("user"))
-            .and_then(|u| u.get("arn"));
-        d.keyword("uid", arn);
+        let created = f.response_elements.and_then(|r| r.get("user"));
+        d.keyword("uid", created.and_then(|u| u.get("arn")));
+        // CreateUser's response gives the new user's unique id (AIDA...), as Security Lake maps.
+        d.keyword("uid_alt", created.and_then(|u| u.get("userId")));
     } else {
         write_user_members(d, f);
     }
@@ -489,12 +728,23 @@ fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>, find: &Findings<'
     let mut listed: Vec<&str> = Vec::new();
     if let Some(list) = f.resources.and_then(|r| r.as_array()) {
         for r in list.iter() {
-            let Some(arn) = r.get("ARN").filter(|v| !v.is_null()) else {
+            // Members without an ARN reach `unmapped` whole (`TrailFields::read`).
+            let Some(arn) = resource_arn(r) else {
                 continue;
             };
             d.open("");
             d.keyword("uid", Some(arn));
             d.keyword("type", r.get("type"));
+            let owner = r.get("accountId").filter(|v| !v.is_null());
+            if owner.is_some() {
+                d.open("owner");
+                d.open("account");
+                d.keyword("uid", owner);
+                d.lit("type", "AWS Account");
+                d.int("type_id", 10);
+                d.close();
+                d.close();
+            }
             d.close();
             if let Some(s) = arn.into_string() {
                 listed.push(s);
@@ -556,7 +806,7 @@ fn write_unmapped(
     f: &TrailFields<'_>,
     find: &Findings<'_>,
     other_class: bool,
-    truncated: &mut [Option<&str>; 4],
+    truncated: &mut [Option<&str>; 5],
     cap: usize,
     scratch: &mut Scratch,
 ) {
@@ -568,7 +818,22 @@ fn write_unmapped(
     if let Some(b) = as_bool(f.read_only) {
         d.bool("readOnly", b);
     }
-    d.keyword("sharedEventId", f.shared_event_id);
+    d.keyword("sharedEventID", f.shared_event_id);
+    let id = &f.identity;
+    if f.is_anonymous() {
+        d.open("userIdentity");
+        d.keyword("type", id.kind);
+        d.close();
+    }
+    if present(id.issuer_type) || present(id.issuer_principal_id) || present(id.issuer_account_id)
+    {
+        // `actor.session.issuer` takes the role's ARN; the rest of the issuer stays here.
+        d.open("sessionIssuer");
+        d.keyword("type", id.issuer_type);
+        d.keyword("principalId", id.issuer_principal_id);
+        d.keyword("accountId", id.issuer_account_id);
+        d.close();
+    }
     d.keyword(
         "sessionCredentialFromConsole",
         f.session_credential_from_console,
@@ -603,8 +868,16 @@ fn write_unmapped(
     {
         truncated[3] = Some("unmapped.serviceEventDetails");
     }
-    if present(f.insight_details) {
-        d.keyword("insightDetails", f.insight_details);
+    // A call that names its API and still carries insight details (not seen from AWS).
+    if write_blob(d, "insightDetails", f.insight_details, cap, &mut scratch.blob) == Blob::Truncated
+    {
+        truncated[4] = Some("unmapped.insightDetails");
+    }
+    if other_class && !f.has_unknown_resources() {
+        if let Some(list) = f.resources.filter(|r| !r.is_null()) {
+            d.key("resources");
+            super::json_writer::write_compact(d.out, list, true);
+        }
     }
     d.open("trailhose");
     if let Some(geo) = find.geo {
@@ -613,15 +886,9 @@ fn write_unmapped(
         }
     }
     if other_class {
-        // Authentication and Account Change have no `resources`: the ARNs stay here.
+        // Authentication and Account Change have no `resources`: the ARNs found stay here,
+        // and the record's own list goes whole to `unmapped.resources` above.
         d.open_array("resources");
-        if let Some(list) = f.resources.and_then(|r| r.as_array()) {
-            for r in list.iter() {
-                if let Some(arn) = r.get("ARN").filter(|v| !v.is_null()) {
-                    d.keyword("", Some(arn));
-                }
-            }
-        }
         for arn in find.resources {
             d.rstr("", arn);
         }

@@ -6,7 +6,7 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
-use super::fields::write_json_str;
+use super::fields::{parse_event_time, write_json_str};
 use super::fields::{IdentityView, RecordView};
 use super::json_writer::{as_bool, write_compact};
 
@@ -65,6 +65,8 @@ pub struct IdentityFields<'a> {
     pub identity_provider: V<'a>,
     pub mfa_authenticated: V<'a>,
     pub creation_date: Option<&'a str>,
+    /// `sessionContext.sessionIssuer` itself.
+    pub issuer: V<'a>,
     pub issuer_type: V<'a>,
     pub issuer_principal_id: V<'a>,
     pub issuer_arn: V<'a>,
@@ -72,6 +74,9 @@ pub struct IdentityFields<'a> {
     pub issuer_user_name: V<'a>,
     pub source_identity: V<'a>,
     pub federated_provider: V<'a>,
+    /// `onBehalfOf.userId` (an `IdentityCenterUser`): read for attribution; no ECS or OCSF
+    /// field takes it, so `onBehalfOf` still counts as unknown and reaches `unmapped`.
+    pub on_behalf_of_user_id: Option<&'a str>,
     pub has_unknown: bool,
 }
 
@@ -99,6 +104,7 @@ const KNOWN_TOP: &[&str] = &[
     "readOnly",
     "resources",
     "recipientAccountId",
+    "sharedEventID",
     "sharedEventId",
     "vpcEndpointId",
     "eventCategory",
@@ -109,6 +115,8 @@ const KNOWN_TOP: &[&str] = &[
 
 /// The `userIdentity` members placed (`sessionContext` counts as placed when it holds only
 /// the parts read below).
+/// (`identityProvider`, `sourceIdentity` and `webIdFederationData` are read for attribution
+/// and OCSF's `idp`, but ECS has no field for them: they reach `unmapped` too.)
 const KNOWN_IDENTITY: &[&str] = &[
     "type",
     "principalId",
@@ -117,15 +125,10 @@ const KNOWN_IDENTITY: &[&str] = &[
     "accessKeyId",
     "userName",
     "invokedBy",
-    "identityProvider",
     "sessionContext",
 ];
-const KNOWN_SESSION_CONTEXT: &[&str] = &[
-    "attributes",
-    "sessionIssuer",
-    "sourceIdentity",
-    "webIdFederationData",
-];
+const KNOWN_ATTRIBUTES: &[&str] = &["mfaAuthenticated", "creationDate"];
+const KNOWN_ISSUER: &[&str] = &["type", "principalId", "arn", "accountId", "userName"];
 
 impl<'a> TrailFields<'a> {
     /// Reads a parsed record.
@@ -225,7 +228,9 @@ impl<'a> TrailFields<'a> {
                     _ => false,
                 },
                 13 => match key {
-                    "sharedEventId" => {
+                    // CloudTrail writes `sharedEventID`; Elastic's pipeline (and some
+                    // re-serialized data) spell it `sharedEventId`: both are the same field.
+                    "sharedEventID" | "sharedEventId" => {
                         f.shared_event_id = v;
                         true
                     }
@@ -298,7 +303,7 @@ impl<'a> TrailFields<'a> {
                 },
                 _ => false,
             };
-            if !known {
+            if !known || !placeable(key, v) {
                 f.has_unknown = true;
             }
         }
@@ -325,6 +330,7 @@ impl<'a> TrailFields<'a> {
             request: self.request_parameters,
             response: self.response_elements,
             resources: self.resources,
+            sign_in_user_name: self.sign_in_user_name(),
             identity: IdentityView {
                 kind: s(id.kind),
                 arn: s(id.arn),
@@ -332,10 +338,40 @@ impl<'a> TrailFields<'a> {
                 access_key_id: s(id.access_key_id),
                 invoked_by: s(id.invoked_by),
                 user_name: s(id.user_name),
+                principal_id: s(id.principal_id),
+                on_behalf_of_user_id: id.on_behalf_of_user_id,
                 issuer_arn: s(id.issuer_arn),
                 source_identity: s(id.source_identity),
             },
         }
+    }
+
+    /// The members the mappings place (known and placeable), for a mapping that places only
+    /// some of them and must keep the rest in its `unmapped` part.
+    pub fn placed_members(&self) -> impl Iterator<Item = (&'a str, Value<'a, 'a>)> {
+        self.record
+            .and_then(|r| r.as_object())
+            .into_iter()
+            .flat_map(|o| o.iter())
+            .filter(|(k, v)| !v.is_null() && KNOWN_TOP.contains(k) && placeable(k, Some(*v)))
+    }
+
+    /// Whether some `resources` member is not written whole by the mappings' resource lists
+    /// (then the list reaches `unmapped`).
+    pub fn has_unknown_resources(&self) -> bool {
+        !placeable("resources", self.resources)
+    }
+
+    /// Whether nobody signed the request (see `fields::anonymous_identity`).
+    pub fn is_anonymous(&self) -> bool {
+        let s = |v: V<'a>| v.and_then(|v| v.into_string());
+        let id = &self.identity;
+        super::fields::anonymous_identity(s(id.kind), s(id.account_id), s(id.principal_id))
+    }
+
+    /// `additionalEventData.UserName`: the person signing in to IAM Identity Center.
+    pub fn sign_in_user_name(&self) -> Option<&'a str> {
+        self.additional_event_data?.get("UserName")?.into_string()
     }
 
     /// Whether the call failed (an error code or message; a failed console login says so in
@@ -358,7 +394,7 @@ impl<'a> TrailFields<'a> {
         if self.has_unknown {
             if let Some(obj) = self.record.and_then(|r| r.as_object()) {
                 for (k, v) in obj.iter() {
-                    if !KNOWN_TOP.contains(&k) && !v.is_null() {
+                    if (!KNOWN_TOP.contains(&k) || !placeable(k, Some(v))) && !v.is_null() {
                         write_member(out, &mut first, k, v);
                     }
                 }
@@ -385,6 +421,57 @@ impl<'a> TrailFields<'a> {
     }
 }
 
+/// Whether the mappings place a known member's value whole. A known key can still hold what
+/// they cannot: an `eventTime` that is no time, a `readOnly` that is no boolean, a `resources`
+/// member without an ARN or with keys of its own, `tlsDetails` keys beyond the three mapped, a
+/// non-string where a string is read. Such a member goes to `unmapped` as it is, so nothing
+/// in a record is ever dropped by a mapper (tested by `tests/mapping_completeness.rs`).
+fn placeable(key: &str, v: Option<Value<'_, '_>>) -> bool {
+    let Some(v) = v else { return true };
+    if v.is_null() {
+        return true;
+    }
+    match key {
+        "eventTime" => v.into_string().is_some_and(|t| parse_event_time(t).is_some()),
+        "eventName" | "sourceIPAddress" | "userAgent" => v.into_string().is_some(),
+        "readOnly" | "managementEvent" => as_bool(Some(v)).is_some(),
+        "resources" => v.as_array().is_some_and(|list| list.iter().all(mapped_resource)),
+        "tlsDetails" => v.as_object().is_some_and(|o| {
+            o.iter().all(|(k, x)| {
+                matches!(k, "tlsVersion" | "cipherSuite" | "clientProvidedHostHeader")
+                    && (x.into_string().is_some() || x.is_null())
+            })
+        }),
+        _ => true,
+    }
+}
+
+/// A `resources` member both mappings write whole: an object with an ARN (spelled `ARN`, or
+/// `arn` as some re-serializers write it) and at most `accountId` and `type` besides, all
+/// strings.
+pub fn mapped_resource(r: Value<'_, '_>) -> bool {
+    let Some(o) = r.as_object() else { return false };
+    let mut has_arn = false;
+    for (k, v) in o.iter() {
+        match k {
+            "ARN" | "arn" => has_arn |= v.into_string().is_some(),
+            "accountId" | "type" => {}
+            _ => return false,
+        }
+        if v.into_string().is_none() {
+            return false;
+        }
+    }
+    has_arn
+}
+
+/// A resource's ARN, however the key is spelled.
+pub fn resource_arn<'a>(r: Value<'a, 'a>) -> Option<Value<'a, 'a>> {
+    r.get("ARN")
+        .or_else(|| r.get("arn"))
+        .filter(|v| !v.is_null())
+}
+
 fn write_member(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Value<'_, '_>) {
     if !*first {
         out.push(b',');
@@ -395,9 +482,33 @@ fn write_member(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Value<'_, '_>) 
     write_compact(out, v, true);
 }
 
+/// Whether `sessionContext` holds anything beyond what both mappings place: its `attributes`
+/// (`mfaAuthenticated`, a readable `creationDate`) and `sessionIssuer` (five string members).
 fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.keys().any(|k| !KNOWN_SESSION_CONTEXT.contains(&k)))
+    let Some(o) = v.as_object() else {
+        return !v.is_null();
+    };
+    let only = |part: Value<'_, '_>, known: &[&str]| {
+        part.as_object().is_some_and(|p| {
+            p.iter().all(|(k, x)| {
+                known.contains(&k)
+                    && (x.is_null()
+                        || match k {
+                            "creationDate" => x
+                                .into_string()
+                                .is_some_and(|s| super::ecs::iso_time(s).is_some()),
+                            // OCSF reads it as a boolean (`is_mfa`).
+                            "mfaAuthenticated" => as_bool(Some(x)).is_some(),
+                            _ => x.into_string().is_some(),
+                        })
+            })
+        })
+    };
+    o.iter().any(|(k, part)| match k {
+        "attributes" => !only(part, KNOWN_ATTRIBUTES),
+        "sessionIssuer" => !only(part, KNOWN_ISSUER),
+        _ => true,
+    })
 }
 
 impl<'a> IdentityFields<'a> {
@@ -419,8 +530,18 @@ impl<'a> IdentityFields<'a> {
                 "accessKeyId" => f.access_key_id = vv,
                 "userName" => f.user_name = vv,
                 "invokedBy" => f.invoked_by = vv,
-                "identityProvider" => f.identity_provider = vv,
+                "identityProvider" => {
+                    f.identity_provider = vv;
+                    f.has_unknown = true;
+                }
+                "onBehalfOf" => {
+                    f.on_behalf_of_user_id = v.get("userId").and_then(|u| u.into_string());
+                    f.has_unknown = true;
+                }
                 "sessionContext" => {
+                    if session_context_has_unknown(v) {
+                        f.has_unknown = true;
+                    }
                     let Some(ctx) = v.as_object() else { continue };
                     for (k, part) in ctx.iter() {
                         match k {
@@ -435,6 +556,7 @@ impl<'a> IdentityFields<'a> {
                                 }
                             }
                             "sessionIssuer" => {
+                                f.issuer = Some(part);
                                 for (name, a) in part.as_object().iter().flat_map(|o| o.iter()) {
                                     match name {
                                         "type" => f.issuer_type = Some(a),
@@ -450,7 +572,7 @@ impl<'a> IdentityFields<'a> {
                             "webIdFederationData" => {
                                 f.federated_provider = part.get("federatedProvider")
                             }
-                            _ => f.has_unknown = true,
+                            _ => {}
                         }
                     }
                 }

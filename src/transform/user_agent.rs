@@ -1,16 +1,24 @@
 //! Parsing a call's `userAgent` into ECS `user_agent.*`: the client's name and version and the
 //! operating system. CloudTrail's agents are mostly AWS tools (`aws-cli/2.15.0 Python/3.11.6
 //! Linux/6.1 ...`, `Boto3/1.34 ...`, `aws-sdk-go-v2/1.24 os/linux ...`), browsers behind the
-//! console, and service names (`ec2.amazonaws.com`); those are what this knows. It never
-//! allocates: every part is a slice of the agent string or a constant.
+//! console, and service names (`ec2.amazonaws.com`); those are what this knows. It allocates
+//! only to rewrite a browser's `Mac OS X 10_15_7` as `10.15.7`: every other part is a slice of
+//! the agent string or a constant.
+//!
+//! A `Darwin/23.1.0` (or an SDK's `os/macos#23.1.0`) is the Darwin kernel's version, not
+//! macOS's: it is mapped to the macOS release that shipped that kernel (`14`), major only, since
+//! the minor versions do not line up; a kernel this does not know gives no version, never a
+//! wrong one.
+
+use std::borrow::Cow;
 
 /// What was recognized in a user agent string.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserAgent<'a> {
     pub name: Option<&'a str>,
     pub version: Option<&'a str>,
     pub os_name: Option<&'a str>,
-    pub os_version: Option<&'a str>,
+    pub os_version: Option<Cow<'a, str>>,
 }
 
 /// Parses `ua`. Unknown shapes give the first `product/version` token, or nothing.
@@ -42,14 +50,30 @@ pub fn parse_user_agent(ua: &str) -> UserAgent<'_> {
         // `Linux/5.10.0`, `Darwin/23.1.0`, `Windows/10`, and the SDK v2 `os/linux`.
         if let Some((p, v)) = split_slash(t) {
             match p {
-                "Linux" | "Darwin" | "Windows" | "Windows_NT" | "FreeBSD" => {
+                "Darwin" => {
                     out.os_name = Some(os_name_of(p));
-                    out.os_version = version_prefix(v);
+                    out.os_version = macos_of_darwin(v).map(Cow::Borrowed);
+                }
+                "Linux" | "Windows" | "Windows_NT" | "FreeBSD" => {
+                    out.os_name = Some(os_name_of(p));
+                    out.os_version = version_prefix(v).map(Cow::Borrowed);
+                }
+                // The Java SDK names the macOS release itself: `Mac_OS_X/14.2`.
+                "Mac_OS_X" => {
+                    out.os_name = Some("Mac OS X");
+                    out.os_version = version_prefix(v).map(Cow::Borrowed);
                 }
                 "os" => {
                     let (name, ver) = v.split_once('#').unwrap_or((v, ""));
-                    out.os_name = Some(os_name_of(name));
-                    out.os_version = version_prefix(ver);
+                    let os = os_name_of(name);
+                    out.os_name = Some(os);
+                    // The SDKs report the kernel's release (Python's `platform.release()`).
+                    out.os_version = if os == "Mac OS X" {
+                        macos_of_darwin(ver)
+                    } else {
+                        version_prefix(ver)
+                    }
+                    .map(Cow::Borrowed);
                 }
                 _ => {}
             }
@@ -59,6 +83,27 @@ pub fn parse_user_agent(ua: &str) -> UserAgent<'_> {
         }
     }
     out
+}
+
+/// The macOS release that shipped a Darwin kernel (`23.6.0` gives `14`), from Apple's release
+/// history: Darwin 5 to 19 are Mac OS X 10.1 to 10.15, Darwin 20 to 24 are macOS 11 to 15, and
+/// Darwin 25 is macOS 26. `None` for any other kernel (a future one included).
+fn macos_of_darwin(kernel: &str) -> Option<&'static str> {
+    const TEN: [&str; 15] = [
+        "10.1", "10.2", "10.3", "10.4", "10.5", "10.6", "10.7", "10.8", "10.9", "10.10", "10.11",
+        "10.12", "10.13", "10.14", "10.15",
+    ];
+    let major: usize = kernel.split('.').next()?.parse().ok()?;
+    match major {
+        5..=19 => Some(TEN[major - 5]),
+        20 => Some("11"),
+        21 => Some("12"),
+        22 => Some("13"),
+        23 => Some("14"),
+        24 => Some("15"),
+        25 => Some("26"),
+        _ => None,
+    }
 }
 
 /// The non-empty tokens of a user agent, split at spaces, commas, semicolons and parentheses.
@@ -134,20 +179,30 @@ fn parse_browser(ua: &str) -> UserAgent<'_> {
         .unwrap_or("");
     if let Some(i) = platform.find("Windows NT ") {
         out.os_name = Some("Windows");
-        out.os_version = version_prefix(&platform[i + "Windows NT ".len()..]).map(|v| match v {
-            "10.0" => "10",
-            "6.3" => "8.1",
-            "6.2" => "8",
-            "6.1" => "7",
-            other => other,
-        });
+        out.os_version = version_prefix(&platform[i + "Windows NT ".len()..])
+            .map(|v| match v {
+                "10.0" => "10",
+                "6.3" => "8.1",
+                "6.2" => "8",
+                "6.1" => "7",
+                other => other,
+            })
+            .map(Cow::Borrowed);
     } else if let Some(i) = platform.find("Mac OS X ") {
         out.os_name = Some("Mac OS X");
         let v = &platform[i + "Mac OS X ".len()..];
         let end = v
             .find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.'))
             .unwrap_or(v.len());
-        out.os_version = (end > 0).then(|| &v[..end]);
+        // Browsers write `10_15_7`; the version is `10.15.7`.
+        let v = v[..end].trim_matches(['_', '.']);
+        out.os_version = (!v.is_empty()).then(|| {
+            if v.contains('_') {
+                Cow::Owned(v.replace('_', "."))
+            } else {
+                Cow::Borrowed(v)
+            }
+        });
     } else if platform.contains("iPhone") || platform.contains("iPad") {
         out.os_name = Some("iOS");
     } else if platform.contains("Android") {
@@ -174,7 +229,7 @@ mod tests {
             name: Some(Box::leak(name.to_string().into_boxed_str())),
             version: Some(Box::leak(version.to_string().into_boxed_str())),
             os_name: os.map(|s| &*Box::leak(s.to_string().into_boxed_str())),
-            os_version: os_version.map(|s| &*Box::leak(s.to_string().into_boxed_str())),
+            os_version: os_version.map(|s| Cow::Owned(s.to_string())),
         }
     }
 
@@ -186,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             parse_user_agent("Boto3/1.28.62 md/Botocore#1.31.62 ua/2.0 os/macos#23.0.0 md/arch#arm64 lang/python#3.11.6"),
-            ua("Boto3", "1.28.62", Some("Mac OS X"), Some("23.0.0"))
+            ua("Boto3", "1.28.62", Some("Mac OS X"), Some("14"))
         );
         assert_eq!(
             parse_user_agent("aws-sdk-go/1.44.122 (go1.19.3; linux; amd64)"),
@@ -208,8 +263,28 @@ mod tests {
         );
         assert_eq!(
             parse_user_agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.61"),
-            ua("Edge", "120.0.2210.61", Some("Mac OS X"), Some("10_15_7"))
+            ua("Edge", "120.0.2210.61", Some("Mac OS X"), Some("10.15.7"))
         );
+        assert_eq!(
+            parse_user_agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            ua("Firefox", "120.0", Some("Mac OS X"), Some("10.15"))
+        );
+    }
+
+    #[test]
+    fn darwin_kernels_are_not_macos_versions() {
+        fn os(agent: &str) -> (Option<&str>, Option<String>) {
+            let p = parse_user_agent(agent);
+            (p.os_name, p.os_version.map(|v| v.into_owned()))
+        }
+        let mac = |v: Option<&str>| (Some("Mac OS X"), v.map(str::to_string));
+        assert_eq!(os("aws-cli/1.16.286 Python/3.7.5 Darwin/18.7.0 botocore/1.13.25"), mac(Some("10.14")));
+        assert_eq!(os("aws-cli/2.15.0 Python/3.11.6 Darwin/23.6.0 exe/x86_64"), mac(Some("14")));
+        assert_eq!(os("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/macos#23.6.0 md/arch#arm64"), mac(Some("14")));
+        assert_eq!(os("aws-cli/2.27.0 Python/3.13.2 Darwin/25.0.0 exe/arm64"), mac(Some("26")));
+        // A kernel this does not know: no version rather than a wrong one.
+        assert_eq!(os("aws-cli/3.0.0 Python/3.14 Darwin/40.1.0"), mac(None));
+        assert_eq!(os("aws-sdk-java/1.12.0 Mac_OS_X/14.2 OpenJDK_64-Bit_Server_VM/17"), mac(Some("14.2")));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Helpers shared by the end-to-end tests: the binary, the shared real samples, and runs of it.
+//! Helpers shared by the end-to-end tests: the binary, the real samples in `tests/data`, and
+//! runs of it.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -10,14 +11,15 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trailhose"))
 }
 
-/// `../shared/data` beside the repository (CI lays a copy there), or `TRAILHOSE_SHARED_DATA`.
+/// The test data in the repository (`tests/data`: real samples, the ECS field reference, the
+/// OCSF 1.1.0 schema; sources and licences in `tests/data/README.md`), or `TRAILHOSE_TEST_DATA`.
 pub fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("TRAILHOSE_SHARED_DATA")
+    let dir = std::env::var_os("TRAILHOSE_TEST_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
     assert!(
         dir.join("cloudtrail").is_dir(),
-        "the shared samples are missing at {}: set TRAILHOSE_SHARED_DATA",
+        "the test data is missing at {}",
         dir.display()
     );
     dir
