@@ -22,8 +22,8 @@ use crate::metrics as m;
 use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::{BufferPool, SinkOutcome};
-use crate::source::s3::{self, epoch_of, S3Progress};
 use crate::source::dir::{Walk, WalkOptions};
+use crate::source::s3::{self, epoch_of, S3Progress};
 use crate::source::{dir, sqs, stdin};
 use crate::state::StateDir;
 use crate::state::S3_CHECKPOINT_FILE;
@@ -197,7 +197,11 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
     let draw = progress_wanted(opts.quiet);
     if draw {
         if let SourceConfig::Dir { paths, hidden } = &config.source {
-            spawn_sizer(paths.clone(), WalkOptions { hidden: *hidden }, stats.clone());
+            spawn_sizer(
+                paths.clone(),
+                WalkOptions { hidden: *hidden },
+                stats.clone(),
+            );
         }
     }
     // An S3 replay's progress, restored from the state directory.
@@ -342,7 +346,10 @@ pub fn run(config: &PipelineConfig, opts: &RunOptions) -> Result<RunReport, Stri
         _ => None,
     });
     checkpoints_done.store(true, Ordering::Relaxed);
-    for (what, t) in [("attribution checkpointer", checkpointer), ("checkpoint saver", progress_saver)] {
+    for (what, t) in [
+        ("attribution checkpointer", checkpointer),
+        ("checkpoint saver", progress_saver),
+    ] {
         if let Some(t) = t {
             t.thread().unpark();
             if t.join().is_err() {

@@ -148,7 +148,8 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     // Tests of the panic path (debug builds only): a worker panics on an input whose origin
     // contains this variable's value.
     #[cfg(debug_assertions)]
-    if std::env::var("TRAILHOSE_DEBUG_PANIC_ON").is_ok_and(|p| !p.is_empty() && origin.contains(&p)) {
+    if std::env::var("TRAILHOSE_DEBUG_PANIC_ON").is_ok_and(|p| !p.is_empty() && origin.contains(&p))
+    {
         panic!("TRAILHOSE_DEBUG_PANIC_ON matched {origin}");
     }
     let mut out = BlobOutput::new(shared, &ack);

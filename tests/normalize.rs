@@ -44,6 +44,12 @@ fn real_input(dir: &Path, per_folder: usize) -> PathBuf {
     path
 }
 
+/// The records written for shapes the samples lack (Insights events, rarer identities).
+fn shape_files() -> [PathBuf; 2] {
+    let dir = shared_data().join("shapes");
+    [dir.join("insights.ndjson"), dir.join("identities.ndjson")]
+}
+
 /// A small `gen` archive with its GeoIP fixtures.
 fn gen_with_geoip(events: &str, seed: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -238,6 +244,9 @@ fn every_field_keeps_one_type_across_thousands_of_events() {
         assert!(events.len() >= 4000, "{format}: {} events", events.len());
         // Real records bring shapes gen does not write: string `responseElements`, odd times.
         events.extend(json_lines(&replay(&real, format, None, &[])));
+        for shape in shape_files() {
+            events.extend(json_lines(&replay(&shape, format, None, &[])));
+        }
         let bad = unstable(&events);
         assert!(
             bad.is_empty(),
@@ -339,6 +348,10 @@ fn every_ecs_field_is_in_the_ecs_reference_with_its_type() {
         None,
         &[],
     )));
+    // Insights events and the rarer identities (anonymous, Identity Center, Directory).
+    for shape in shape_files() {
+        events.extend(json_lines(&replay(&shape, "ecs", None, &[])));
+    }
     let mut problems = BTreeSet::new();
     let mut covered = BTreeSet::new();
     for e in &events {
@@ -412,12 +425,15 @@ fn ocsf_output_validates_against_the_ocsf_1_1_0_schema() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = gen_with_geoip("2000", "13");
     let mut files = Vec::new();
-    let runs: [(&Path, Option<PathBuf>); 2] = [
+    let shapes = shape_files();
+    let runs: [(&Path, Option<PathBuf>); 4] = [
         (
             &archive.path().join("AWSLogs"),
             Some(archive.path().join("geoip")),
         ),
         (&cloudtrail_samples().join("real-events.ndjson"), None),
+        (&shapes[0], None),
+        (&shapes[1], None),
     ];
     for (i, (input, geoip)) in runs.iter().enumerate() {
         let out = replay(
@@ -444,8 +460,8 @@ fn ocsf_output_validates_against_the_ocsf_1_1_0_schema() {
         "OCSF validation failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // All three classes were checked.
-    for class in ["3001:", "3002:", "6003:"] {
+    // All four classes were checked.
+    for class in ["2004:", "3001:", "3002:", "6003:"] {
         assert!(report.contains(class), "no {class} event checked: {report}");
     }
 }

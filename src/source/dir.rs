@@ -182,7 +182,11 @@ struct Found<'w> {
 impl Found<'_> {
     fn collect(&mut self, dir: &Path) -> io::Result<()> {
         if let Some(day) = day_folder_key(dir) {
-            self.days.entry(day).or_default().folders.push(dir.to_path_buf());
+            self.days
+                .entry(day)
+                .or_default()
+                .folders
+                .push(dir.to_path_buf());
             return Ok(());
         }
         let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -213,7 +217,11 @@ impl Found<'_> {
                 }
             } else {
                 // A dangling link or an unreadable entry: let the reader report it.
-                place(ListedFile { path, size: 0 }, &mut self.undated, &mut self.days);
+                place(
+                    ListedFile { path, size: 0 },
+                    &mut self.undated,
+                    &mut self.days,
+                );
             }
         }
         Ok(())
@@ -395,9 +403,16 @@ mod tests {
         // `--hidden` reads them; empty files stay skipped.
         let (read, skipped) = walk(root.path(), &all, true);
         assert_eq!(read.len(), 6, "{read:?}");
-        assert!(skipped.iter().all(|s| s.starts_with("empty:")), "{skipped:?}");
+        assert!(
+            skipped.iter().all(|s| s.starts_with("empty:")),
+            "{skipped:?}"
+        );
         // Paths named by the user are read whatever their name or size.
-        let named = [root.path().join(".DS_Store"), root.path().join(format!("{day}/1_CloudTrail_r_20240101T0010Z_c.json.gz"))];
+        let named = [
+            root.path().join(".DS_Store"),
+            root.path()
+                .join(format!("{day}/1_CloudTrail_r_20240101T0010Z_c.json.gz")),
+        ];
         let (read, skipped) = walk(root.path(), &named, false);
         assert_eq!(read.len(), 2);
         assert!(skipped.is_empty());

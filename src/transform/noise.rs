@@ -165,7 +165,9 @@ mod tests {
         }
         // AWS on its own stays noise.
         assert_eq!(
-            noise(r#"{"eventType":"AwsServiceEvent","userIdentity":{"accountId":"1","invokedBy":"ec2.amazonaws.com"}}"#),
+            noise(
+                r#"{"eventType":"AwsServiceEvent","userIdentity":{"accountId":"1","invokedBy":"ec2.amazonaws.com"}}"#
+            ),
             vec!["invoked_by_service", "aws_service_event"]
         );
         assert_eq!(

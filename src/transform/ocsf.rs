@@ -97,9 +97,7 @@ fn sign_in_activity(event_source: Option<&str>, name: &str) -> Option<(u32, &'st
     }
     match event_source? {
         "signin.amazonaws.com" | "sso.amazonaws.com" | "portal.sso.amazonaws.com" => match name {
-            "UserAuthentication" | "Authenticate" | "Federate" | "SwitchRole" => {
-                Some((1, "Logon"))
-            }
+            "UserAuthentication" | "Authenticate" | "Federate" | "SwitchRole" => Some((1, "Logon")),
             "Logout" | "ExitRole" => Some((2, "Logoff")),
             "CredentialChallenge" | "CredentialVerification" | "CheckMfa" | "RenewRole" => {
                 Some((99, "Other"))
@@ -291,18 +289,26 @@ pub fn write_ocsf_line(
     d.close();
 
     // actor (for Authentication, the user logging in is `user` instead)
-    let has_user = present(id.arn) || present(id.principal_id) || present(id.user_name);
+    // A service calling on its own (`invokedBy` alone) has no user; anything else that names the
+    // caller is written there, so no member of the identity is dropped.
+    let has_user = [
+        id.kind,
+        id.arn,
+        id.principal_id,
+        id.user_name,
+        id.account_id,
+        id.access_key_id,
+    ]
+    .into_iter()
+    .any(present)
+        || id.on_behalf_of_user_id.is_some();
     if c.class_uid == AUTHENTICATION.0 {
         // The user signing in is both `user` (who authenticates) and `actor.user` (who acted),
         // as Security Lake writes a ConsoleLogin.
         d.open("user");
         write_user_members(&mut d, f);
         d.close();
-        d.open("actor");
-        d.open("user");
-        write_user_members(&mut d, f);
-        d.close();
-        d.close();
+        write_actor(&mut d, f, true);
         let extra = |k: &str| {
             f.additional_event_data
                 .and_then(|e| e.get(k))
@@ -322,36 +328,7 @@ pub fn write_ocsf_line(
         d.rstr("name", event_source.unwrap_or("signin.amazonaws.com"));
         d.close();
     } else {
-        d.open("actor");
-        if has_user || !present(id.invoked_by) {
-            d.open("user");
-            write_user_members(&mut d, f);
-            d.close();
-        }
-        d.keyword("invoked_by", id.invoked_by);
-        d.open("session");
-        if let Some(t) = id.creation_date.and_then(super::ecs::iso_time) {
-            if let Some(ms) = event_time_millis(&t) {
-                d.int("created_time", ms);
-                d.rstr("created_time_dt", &t);
-            }
-        }
-        if let Some(b) = as_bool(id.mfa_authenticated) {
-            d.bool("is_mfa", b);
-        }
-        d.keyword("issuer", id.issuer_arn);
-        d.close();
-        let idp = if present(id.federated_provider) {
-            id.federated_provider
-        } else {
-            id.identity_provider
-        };
-        if present(idp) {
-            d.open("idp");
-            d.keyword("name", idp);
-            d.close();
-        }
-        d.close();
+        write_actor(&mut d, f, has_user || !present(id.invoked_by));
     }
     if c.class_uid == ACCOUNT_CHANGE.0 {
         write_account_change(&mut d, f);
@@ -515,7 +492,11 @@ fn write_insight_finding(
     }
     d.close();
 
-    let (source, name, kind) = (detail("eventSource"), detail("eventName"), detail("insightType"));
+    let (source, name, kind) = (
+        detail("eventSource"),
+        detail("eventName"),
+        detail("insightType"),
+    );
     d.open("finding_info");
     // `uid` is required: the event's own id stands in when there is no shared one.
     if present(f.shared_event_id) {
@@ -642,23 +623,26 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
             d.int("type_id", type_id);
         }
     }
-    let has_id = present(id.arn) || present(id.principal_id) || present(id.user_name);
-    if present(id.arn) {
+    let has_id = given(id.arn) || given(id.principal_id) || given(id.user_name);
+    if given(id.arn) {
         d.keyword("uid", id.arn);
     } else if let Some(user) = id.on_behalf_of_user_id {
         d.str("uid", user);
     } else if anonymous {
         d.keyword("uid", id.account_id.or(id.principal_id));
     } else if !has_id {
-        // `user` needs a name or a uid: an identity with neither is named by its account.
+        // `user` needs a name or a uid: an identity with neither is named by its account, or
+        // (a service) by the service's name below.
         if present(id.account_id) {
             d.keyword("uid", id.account_id);
-        } else {
+        } else if !given(id.invoked_by) {
             d.lit("uid", "unknown");
         }
     }
-    d.keyword("uid_alt", id.principal_id);
-    if present(id.user_name) {
+    if given(id.principal_id) {
+        d.keyword("uid_alt", id.principal_id);
+    }
+    if given(id.user_name) {
         d.keyword("name", id.user_name);
     } else if present(id.issuer_user_name) {
         d.keyword("name", id.issuer_user_name);
@@ -667,15 +651,63 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
         d.rstr("name", name);
     } else if anonymous {
         d.lit("name", "anonymous");
+    } else if !has_id && !present(id.account_id) && given(id.invoked_by) {
+        // An AWS service acting itself: it is the user.
+        d.keyword("name", id.invoked_by);
     }
-    d.keyword("credential_uid", id.access_key_id);
-    if present(id.account_id) && !anonymous {
+    if given(id.access_key_id) {
+        d.keyword("credential_uid", id.access_key_id);
+    }
+    let no_account = id.account_id.and_then(|a| a.into_string()) == Some("ANONYMOUS_PRINCIPAL");
+    if given(id.account_id) && !no_account {
         d.open("account");
         d.keyword("uid", id.account_id);
         d.lit("type", "AWS Account");
         d.int("type_id", 10);
         d.close();
     }
+}
+
+/// `actor`: the calling identity as `user` (when asked), the service calling on its behalf, the
+/// session and its identity provider.
+fn write_actor(d: &mut DocWriter<'_>, f: &TrailFields<'_>, with_user: bool) {
+    let id = &f.identity;
+    d.open("actor");
+    if with_user {
+        d.open("user");
+        write_user_members(d, f);
+        d.close();
+    }
+    d.keyword("invoked_by", id.invoked_by);
+    d.open("session");
+    if let Some(t) = id.creation_date.and_then(super::ecs::iso_time) {
+        if let Some(ms) = event_time_millis(&t) {
+            d.int("created_time", ms);
+            d.rstr("created_time_dt", &t);
+        }
+    }
+    if let Some(b) = as_bool(id.mfa_authenticated) {
+        d.bool("is_mfa", b);
+    }
+    d.keyword("issuer", id.issuer_arn);
+    d.close();
+    let idp = if present(id.federated_provider) {
+        id.federated_provider
+    } else {
+        id.identity_provider
+    };
+    if present(idp) {
+        d.open("idp");
+        d.keyword("name", idp);
+        d.close();
+    }
+    d.close();
+}
+
+/// Whether an identity field says something: present, and not an empty string (sign-in events
+/// write `"arn":""` and `"accessKeyId":""`).
+fn given(v: Option<simd_json::tape::Value<'_, '_>>) -> bool {
+    v.is_some_and(|v| !v.is_null() && v.into_string() != Some(""))
 }
 
 /// Account Change: the user changed is `user` (the caller changes itself when the request
@@ -825,13 +857,19 @@ fn write_unmapped(
         d.keyword("type", id.kind);
         d.close();
     }
-    if present(id.issuer_type) || present(id.issuer_principal_id) || present(id.issuer_account_id)
+    // The issuer's name is the user's name only when the identity has none of its own.
+    let issuer_name = id.issuer_user_name.filter(|_| given(id.user_name));
+    if present(id.issuer_type)
+        || present(id.issuer_principal_id)
+        || present(id.issuer_account_id)
+        || present(issuer_name)
     {
         // `actor.session.issuer` takes the role's ARN; the rest of the issuer stays here.
         d.open("sessionIssuer");
         d.keyword("type", id.issuer_type);
         d.keyword("principalId", id.issuer_principal_id);
         d.keyword("accountId", id.issuer_account_id);
+        d.keyword("userName", issuer_name);
         d.close();
     }
     d.keyword(
@@ -869,7 +907,13 @@ fn write_unmapped(
         truncated[3] = Some("unmapped.serviceEventDetails");
     }
     // A call that names its API and still carries insight details (not seen from AWS).
-    if write_blob(d, "insightDetails", f.insight_details, cap, &mut scratch.blob) == Blob::Truncated
+    if write_blob(
+        d,
+        "insightDetails",
+        f.insight_details,
+        cap,
+        &mut scratch.blob,
+    ) == Blob::Truncated
     {
         truncated[4] = Some("unmapped.insightDetails");
     }

@@ -408,8 +408,26 @@ impl<'a> TrailFields<'a> {
                 out.extend_from_slice(b"\"userIdentity\":{");
                 let mut inner_first = true;
                 for (k, v) in obj.iter() {
+                    if k == "sessionContext" && v.is_object() {
+                        // Only the parts no mapping places.
+                        let mut parts = session_context_unknown_parts(v).peekable();
+                        if parts.peek().is_some() {
+                            if !inner_first {
+                                out.push(b',');
+                            }
+                            inner_first = false;
+                            out.extend_from_slice(b"\"sessionContext\":{");
+                            let mut part_first = true;
+                            for (pk, pv) in parts {
+                                write_member(out, &mut part_first, pk, pv);
+                            }
+                            out.push(b'}');
+                        }
+                        continue;
+                    }
                     let known = KNOWN_IDENTITY.contains(&k)
-                        && (k != "sessionContext" || !session_context_has_unknown(v));
+                        && (k != "sessionContext" || !session_context_has_unknown(v))
+                        && identity_placeable(k, v);
                     if !known && !v.is_null() {
                         write_member(out, &mut inner_first, k, v);
                     }
@@ -432,10 +450,15 @@ fn placeable(key: &str, v: Option<Value<'_, '_>>) -> bool {
         return true;
     }
     match key {
-        "eventTime" => v.into_string().is_some_and(|t| parse_event_time(t).is_some()),
+        "eventTime" => v
+            .into_string()
+            .is_some_and(|t| parse_event_time(t).is_some()),
         "eventName" | "sourceIPAddress" | "userAgent" => v.into_string().is_some(),
         "readOnly" | "managementEvent" => as_bool(Some(v)).is_some(),
-        "resources" => v.as_array().is_some_and(|list| list.iter().all(mapped_resource)),
+        "userIdentity" => v.is_object(),
+        "resources" => v
+            .as_array()
+            .is_some_and(|list| list.iter().all(mapped_resource)),
         "tlsDetails" => v.as_object().is_some_and(|o| {
             o.iter().all(|(k, x)| {
                 matches!(k, "tlsVersion" | "cipherSuite" | "clientProvidedHostHeader")
@@ -451,10 +474,11 @@ fn placeable(key: &str, v: Option<Value<'_, '_>>) -> bool {
 /// strings.
 pub fn mapped_resource(r: Value<'_, '_>) -> bool {
     let Some(o) = r.as_object() else { return false };
-    let mut has_arn = false;
+    let mut arns = 0;
     for (k, v) in o.iter() {
         match k {
-            "ARN" | "arn" => has_arn |= v.into_string().is_some(),
+            // One ARN: a member with both spellings keeps the second only in `unmapped`.
+            "ARN" | "arn" => arns += 1,
             "accountId" | "type" => {}
             _ => return false,
         }
@@ -462,7 +486,7 @@ pub fn mapped_resource(r: Value<'_, '_>) -> bool {
             return false;
         }
     }
-    has_arn
+    arns == 1
 }
 
 /// A resource's ARN, however the key is spelled.
@@ -482,12 +506,13 @@ fn write_member(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Value<'_, '_>) 
     write_compact(out, v, true);
 }
 
-/// Whether `sessionContext` holds anything beyond what both mappings place: its `attributes`
-/// (`mfaAuthenticated`, a readable `creationDate`) and `sessionIssuer` (five string members).
-fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
-    let Some(o) = v.as_object() else {
-        return !v.is_null();
-    };
+/// The parts of `sessionContext` beyond what both mappings place: its `attributes`
+/// (`mfaAuthenticated` as a boolean, a readable `creationDate`) and `sessionIssuer` (five
+/// string members) are placed unless they hold more; anything else (`sourceIdentity`,
+/// `webIdFederationData`, parts AWS adds later) is not, unless it is empty.
+fn session_context_unknown_parts<'v>(
+    v: Value<'v, 'v>,
+) -> impl Iterator<Item = (&'v str, Value<'v, 'v>)> {
     let only = |part: Value<'_, '_>, known: &[&str]| {
         part.as_object().is_some_and(|p| {
             p.iter().all(|(k, x)| {
@@ -504,11 +529,41 @@ fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
             })
         })
     };
-    o.iter().any(|(k, part)| match k {
-        "attributes" => !only(part, KNOWN_ATTRIBUTES),
-        "sessionIssuer" => !only(part, KNOWN_ISSUER),
+    v.as_object()
+        .into_iter()
+        .flat_map(|o| o.iter())
+        .filter(move |(k, part)| match *k {
+            "attributes" => !only(*part, KNOWN_ATTRIBUTES),
+            "sessionIssuer" => !only(*part, KNOWN_ISSUER),
+            _ => !carries_nothing(*part),
+        })
+}
+
+/// Null, `""`, `{}` or `[]`.
+/// Whether the mappings place an identity member's value whole: ECS writes `userName` only as
+/// a string (a session's issuer name takes `user.name`, the caller's then goes to
+/// `related.user`), so any other value goes to `unmapped`.
+fn identity_placeable(key: &str, v: Value<'_, '_>) -> bool {
+    match key {
+        "userName" => v.is_null() || v.into_string().is_some(),
+        // Not an account: ECS's `cloud.account.id` takes the recipient's instead.
+        "accountId" => v.into_string() != Some("ANONYMOUS_PRINCIPAL"),
         _ => true,
-    })
+    }
+}
+
+fn carries_nothing(v: Value<'_, '_>) -> bool {
+    v.is_null()
+        || v.into_string().is_some_and(str::is_empty)
+        || v.as_object().is_some_and(|o| o.is_empty())
+        || v.as_array().is_some_and(|a| a.is_empty())
+}
+
+fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
+    match v.as_object() {
+        Some(_) => session_context_unknown_parts(v).next().is_some(),
+        None => !v.is_null(),
+    }
 }
 
 impl<'a> IdentityFields<'a> {
@@ -526,9 +581,19 @@ impl<'a> IdentityFields<'a> {
                 "type" => f.kind = vv,
                 "principalId" => f.principal_id = vv,
                 "arn" => f.arn = vv,
-                "accountId" => f.account_id = vv,
+                "accountId" => {
+                    f.account_id = vv;
+                    if !identity_placeable(key, v) {
+                        f.has_unknown = true;
+                    }
+                }
                 "accessKeyId" => f.access_key_id = vv,
-                "userName" => f.user_name = vv,
+                "userName" => {
+                    f.user_name = vv;
+                    if !identity_placeable(key, v) {
+                        f.has_unknown = true;
+                    }
+                }
                 "invokedBy" => f.invoked_by = vv,
                 "identityProvider" => {
                     f.identity_provider = vv;

@@ -278,13 +278,28 @@ mod tests {
             (p.os_name, p.os_version.map(|v| v.into_owned()))
         }
         let mac = |v: Option<&str>| (Some("Mac OS X"), v.map(str::to_string));
-        assert_eq!(os("aws-cli/1.16.286 Python/3.7.5 Darwin/18.7.0 botocore/1.13.25"), mac(Some("10.14")));
-        assert_eq!(os("aws-cli/2.15.0 Python/3.11.6 Darwin/23.6.0 exe/x86_64"), mac(Some("14")));
-        assert_eq!(os("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/macos#23.6.0 md/arch#arm64"), mac(Some("14")));
-        assert_eq!(os("aws-cli/2.27.0 Python/3.13.2 Darwin/25.0.0 exe/arm64"), mac(Some("26")));
+        assert_eq!(
+            os("aws-cli/1.16.286 Python/3.7.5 Darwin/18.7.0 botocore/1.13.25"),
+            mac(Some("10.14"))
+        );
+        assert_eq!(
+            os("aws-cli/2.15.0 Python/3.11.6 Darwin/23.6.0 exe/x86_64"),
+            mac(Some("14"))
+        );
+        assert_eq!(
+            os("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/macos#23.6.0 md/arch#arm64"),
+            mac(Some("14"))
+        );
+        assert_eq!(
+            os("aws-cli/2.27.0 Python/3.13.2 Darwin/25.0.0 exe/arm64"),
+            mac(Some("26"))
+        );
         // A kernel this does not know: no version rather than a wrong one.
         assert_eq!(os("aws-cli/3.0.0 Python/3.14 Darwin/40.1.0"), mac(None));
-        assert_eq!(os("aws-sdk-java/1.12.0 Mac_OS_X/14.2 OpenJDK_64-Bit_Server_VM/17"), mac(Some("14.2")));
+        assert_eq!(
+            os("aws-sdk-java/1.12.0 Mac_OS_X/14.2 OpenJDK_64-Bit_Server_VM/17"),
+            mac(Some("14.2"))
+        );
     }
 
     #[test]
