@@ -377,3 +377,139 @@ fn a_killed_replay_resumes_where_it_stopped_and_loses_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read(&out3).expect("out3").len(), 0);
 }
+
+/// The first log file of the archive (in name order: the earliest of its account and region).
+fn first_log_file(root: &Path) -> PathBuf {
+    log_files(root).into_iter().next().expect("a log file")
+}
+
+#[test]
+fn insights_folders_are_replayed_beside_api_events() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("2000");
+    // An Insights log file where CloudTrail delivers them: `CloudTrail-Insight/` beside
+    // `CloudTrail/`, same account, region and day layout.
+    let first = first_log_file(archive.path());
+    let rel = first
+        .strip_prefix(archive.path())
+        .expect("relative")
+        .to_string_lossy()
+        .to_string();
+    let parts: Vec<&str> = rel.split('/').collect();
+    let (account, region) = (parts[1], parts[3]);
+    let insight_key = format!(
+        "AWSLogs/{account}/CloudTrail-Insight/{region}/2026/01/05/{account}_CloudTrail-Insight_{region}_20260105T0010Z_i1.json.gz"
+    );
+    let insights = std::fs::read_to_string(shared_data().join("shapes/insights.ndjson"))
+        .expect("shapes");
+    let records: Vec<String> = insights.lines().map(str::to_string).collect();
+    let path = archive.path().join(&insight_key);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, gzip(trail_file(&records).as_bytes())).expect("write");
+    let rt = runtime();
+    rt.block_on(async {
+        let client = s3_client(&moto.endpoint).await;
+        upload_tree(&client, "trail", archive.path(), "").await;
+    });
+    // The same tree read from disk (the Insights file included, as a directory walk reads it).
+    let local = ids(&replay_local(&[archive.path().join("AWSLogs")]));
+    let out = replay_s3(&moto, "s3://trail", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = ids(&out.stdout);
+    for id in [
+        "4a6f3d1e-2b7c-4d8e-9f01-23456789abcd",
+        "5b7a4e2f-3c8d-4e9f-a012-3456789abcde",
+        "6c8b5f30-4d9e-4fa0-b123-456789abcdef",
+    ] {
+        assert!(got.contains(id), "insight {id} not replayed");
+    }
+    assert_eq!(got, local);
+    // A prefix inside the Insights folder is read as it is, too.
+    let out = replay_s3(
+        &moto,
+        &format!("s3://trail/AWSLogs/{account}/CloudTrail-Insight/"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&out.stdout).len(), 3);
+}
+
+#[test]
+fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("40000");
+    // A damaged object first in its account and region: once the checkpoint has moved past
+    // it, its bytes must already be in the dead-letter file, even if the process dies then.
+    let first = first_log_file(archive.path());
+    let name = first.file_name().expect("name").to_string_lossy().to_string();
+    let (head, _) = name.split_once("_2026").expect("a trail file name");
+    let bad_name = format!("{head}_20260101T0000Z_damaged.json.gz");
+    let bad_dir = first
+        .parent()
+        .expect("day")
+        .parent()
+        .expect("month")
+        .join("01");
+    std::fs::create_dir_all(&bad_dir).expect("mkdir");
+    let whole = gzip(trail_file(&[record(1), record(2)]).as_bytes());
+    std::fs::write(bad_dir.join(&bad_name), &whole[..whole.len() / 2]).expect("write");
+    let rel = first.strip_prefix(archive.path()).expect("relative").to_string_lossy().to_string();
+    let parts: Vec<&str> = rel.split('/').collect();
+    let prefix_id = format!("{}/{}", parts[1], parts[3]);
+    let rt = runtime();
+    rt.block_on(async {
+        let client = s3_client(&moto.endpoint).await;
+        upload_tree(&client, "trail", archive.path(), "").await;
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (state, dead) = (tmp.path().join("state"), tmp.path().join("dead.ndjson"));
+    let mut child = aws_env(&mut std::process::Command::new(bin()))
+        .args([
+            "replay",
+            "s3://trail",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--path-style",
+            "-q",
+            "--workers",
+            "1",
+            "--fetch-concurrency",
+            "2",
+            "--state",
+            state.to_str().expect("path"),
+            "--dead-letter",
+            dead.to_str().expect("path"),
+            "-o",
+            tmp.path().join("out.ndjson").to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let checkpoint = state.join("s3-checkpoint.json");
+    let started = Instant::now();
+    loop {
+        let passed = std::fs::read(&checkpoint)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|c| c["prefixes"][&prefix_id]["through"].is_string());
+        if passed {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    assert_eq!(child.wait().expect("wait").code(), None, "killed by a signal");
+    let entries = dead_letters(&dead);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["origin"].as_str().is_some_and(|o| o.ends_with(&bad_name))),
+        "the damaged object was checkpointed but its bytes are not in the dead-letter file: {entries:?}"
+    );
+}

@@ -234,6 +234,18 @@ fn a_slow_sink_keeps_its_messages_invisible_and_nothing_is_read_twice() {
         value("trailhose_s3_objects_fetched_total") >= 1.0,
         "{metrics}"
     );
+    // Inputs are counted under their own source, and SQS fetches show in the fetch gauge.
+    assert!(
+        value("trailhose_inputs_total{source=\"sqs\"}") >= 1.0,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("source=\"s3\""), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("trailhose_s3_fetches_in_flight ")),
+        "{metrics}"
+    );
     let mut stdout = String::new();
     child
         .stdout
