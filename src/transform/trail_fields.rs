@@ -155,18 +155,18 @@ impl<'a> TrailFields<'a> {
                 8 => match key {
                     "readOnly" => {
                         f.read_only = v;
-                        true
+                        placeable(key, v)
                     }
                     _ => false,
                 },
                 9 => match key {
                     "eventTime" => {
                         f.event_time = v.and_then(|v| v.into_string());
-                        true
+                        placeable(key, v)
                     }
                     "eventName" => {
                         f.event_name = v.and_then(|v| v.into_string());
-                        true
+                        placeable(key, v)
                     }
                     "awsRegion" => {
                         f.aws_region = v;
@@ -174,7 +174,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "userAgent" => {
                         f.user_agent = v.and_then(|v| v.into_string());
-                        true
+                        placeable(key, v)
                     }
                     "errorCode" => {
                         f.error_code = v;
@@ -190,7 +190,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "resources" => {
                         f.resources = v;
-                        true
+                        placeable(key, v)
                     }
                     _ => false,
                 },
@@ -201,7 +201,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "tlsDetails" => {
                         f.tls_details = v;
-                        true
+                        placeable(key, v)
                     }
                     _ => false,
                 },
@@ -219,7 +219,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "userIdentity" => {
                         f.identity = IdentityFields::read(v);
-                        true
+                        placeable(key, v)
                     }
                     "errorMessage" => {
                         f.error_message = v;
@@ -254,11 +254,11 @@ impl<'a> TrailFields<'a> {
                 15 => match key {
                     "sourceIPAddress" => {
                         f.source_ip = v.and_then(|v| v.into_string());
-                        true
+                        placeable(key, v)
                     }
                     "managementEvent" => {
                         f.management_event = v;
-                        true
+                        placeable(key, v)
                     }
                     _ => false,
                 },
@@ -303,7 +303,8 @@ impl<'a> TrailFields<'a> {
                 },
                 _ => false,
             };
-            if !known || !placeable(key, v) {
+            // Known keys whose values the mappings may not place whole ask `placeable`.
+            if !known {
                 f.has_unknown = true;
             }
         }
@@ -668,7 +669,7 @@ mod tests {
         let back: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             back,
-            serde_json::json!({"addendum":{"reason":"r"},"userIdentity":{"onBehalfOf":{"userId":"u"},"sessionContext":{"attributes":{},"ec2RoleDelivery":"2.0"}}})
+            serde_json::json!({"addendum":{"reason":"r"},"userIdentity":{"onBehalfOf":{"userId":"u"},"sessionContext":{"ec2RoleDelivery":"2.0"}}})
         );
     }
 
