@@ -520,3 +520,42 @@ fn a_panicking_worker_fails_the_run_naming_its_input() {
         "{err}"
     );
 }
+
+/// `text` as UTF-16 with its byte order mark, as PowerShell 5's `>` writes it.
+fn utf16(text: &str, little: bool) -> Vec<u8> {
+    let mut out = if little {
+        vec![0xFF, 0xFE]
+    } else {
+        vec![0xFE, 0xFF]
+    };
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&if little {
+            u.to_le_bytes()
+        } else {
+            u.to_be_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn utf16_files_from_windows_are_read_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ndjson = format!("{}\r\n{}\r\n", record(1), record(2));
+    let trail = trail_file(&[record(3), record(4), record(5)]);
+    let files: [(&str, Vec<u8>, usize); 3] = [
+        ("le.ndjson", utf16(&ndjson, true), 2),
+        ("be.json", utf16(&trail, false), 3),
+        ("le.json.gz", gzip(&utf16(&trail, true)), 3),
+    ];
+    for (name, bytes, want) in &files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let got = replay_ok(&[path.to_str().expect("path")], None);
+        assert_eq!(got.len(), *want, "{name}");
+        let got = replay_ok(&["-"], Some(bytes));
+        assert_eq!(got.len(), *want, "{name} on stdin");
+    }
+    let got = replay_ok(&[dir.path().join("be.json").to_str().unwrap()], None);
+    assert_eq!(got[0], serde_json::from_str::<Value>(&record(3)).unwrap());
+}

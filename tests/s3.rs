@@ -400,8 +400,8 @@ fn insights_folders_are_replayed_beside_api_events() {
     let insight_key = format!(
         "AWSLogs/{account}/CloudTrail-Insight/{region}/2026/01/05/{account}_CloudTrail-Insight_{region}_20260105T0010Z_i1.json.gz"
     );
-    let insights = std::fs::read_to_string(shared_data().join("shapes/insights.ndjson"))
-        .expect("shapes");
+    let insights =
+        std::fs::read_to_string(shared_data().join("shapes/insights.ndjson")).expect("shapes");
     let records: Vec<String> = insights.lines().map(str::to_string).collect();
     let path = archive.path().join(&insight_key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -441,7 +441,11 @@ fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
     // A damaged object first in its account and region: once the checkpoint has moved past
     // it, its bytes must already be in the dead-letter file, even if the process dies then.
     let first = first_log_file(archive.path());
-    let name = first.file_name().expect("name").to_string_lossy().to_string();
+    let name = first
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
     let (head, _) = name.split_once("_2026").expect("a trail file name");
     let bad_name = format!("{head}_20260101T0000Z_damaged.json.gz");
     let bad_dir = first
@@ -453,7 +457,11 @@ fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
     std::fs::create_dir_all(&bad_dir).expect("mkdir");
     let whole = gzip(trail_file(&[record(1), record(2)]).as_bytes());
     std::fs::write(bad_dir.join(&bad_name), &whole[..whole.len() / 2]).expect("write");
-    let rel = first.strip_prefix(archive.path()).expect("relative").to_string_lossy().to_string();
+    let rel = first
+        .strip_prefix(archive.path())
+        .expect("relative")
+        .to_string_lossy()
+        .to_string();
     let parts: Vec<&str> = rel.split('/').collect();
     let prefix_id = format!("{}/{}", parts[1], parts[3]);
     let rt = runtime();
@@ -504,7 +512,11 @@ fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("kill -9");
-    assert_eq!(child.wait().expect("wait").code(), None, "killed by a signal");
+    assert_eq!(
+        child.wait().expect("wait").code(),
+        None,
+        "killed by a signal"
+    );
     let entries = dead_letters(&dead);
     assert!(
         entries

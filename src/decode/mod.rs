@@ -7,6 +7,7 @@ pub mod error;
 pub mod gzip;
 pub mod parse;
 pub mod split;
+pub mod utf16;
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,6 +115,8 @@ impl BlobDecoder {
                 if inflated == Ok(size)
                     && gzip::ends_after_one_member(input, size)
                     && gzip::single_member_size(&self.inflated[..size]).is_none()
+                    // UTF-16 text is re-encoded on the streaming path.
+                    && utf16::utf16_mark(&self.inflated[..size]).is_none()
                 {
                     let plain = std::mem::take(&mut self.inflated);
                     let stats = self.decode_plain(origin, &plain[..size], input.len() as u64, out);
@@ -162,7 +165,16 @@ impl BlobDecoder {
             }
         };
         let gzip = decompressed.gzip;
-        let reader = gzip::CountingReader::with_count(decompressed.reader, decompressed_bytes);
+        let text = match utf16::transcode_utf16(decompressed.reader) {
+            Ok(t) => t,
+            Err(e) => {
+                let (kind, what) = read_failure(gzip, &e);
+                ctx.error(0, kind, format!("{what} ({e}) at the start"), &[], false);
+                ctx.stats.compressed_bytes = compressed.load(Ordering::Relaxed);
+                return ctx.stats;
+            }
+        };
+        let reader = gzip::CountingReader::with_count(text, decompressed_bytes);
         let result = self
             .splitter
             .split(reader, &mut |split| ctx.split(split, 0));
@@ -171,13 +183,7 @@ impl BlobDecoder {
             Ok(total) => ctx.ended(total, compressed_bytes),
             Err(failure) => {
                 ctx.stats.decompressed_bytes = failure.offset;
-                let (kind, what) = match failure.error.kind() {
-                    _ if !gzip => (ErrorKind::Io, "read failed"),
-                    io::ErrorKind::UnexpectedEof => {
-                        (ErrorKind::GzipTruncated, "gzip stream ends early")
-                    }
-                    _ => (ErrorKind::GzipCorrupt, "gzip stream is corrupt"),
-                };
+                let (kind, what) = read_failure(gzip, &failure.error);
                 let detail = format!(
                     "{what} ({}) after {compressed_bytes} compressed bytes; records before this point were kept",
                     failure.error
@@ -191,6 +197,15 @@ impl BlobDecoder {
         }
         ctx.stats.compressed_bytes = compressed_bytes;
         ctx.stats
+    }
+}
+
+/// What a failed read of an input means: a damaged gzip stream, or an I/O failure.
+fn read_failure(gzip: bool, e: &io::Error) -> (ErrorKind, &'static str) {
+    match e.kind() {
+        _ if !gzip => (ErrorKind::Io, "read failed"),
+        io::ErrorKind::UnexpectedEof => (ErrorKind::GzipTruncated, "gzip stream ends early"),
+        _ => (ErrorKind::GzipCorrupt, "gzip stream is corrupt"),
     }
 }
 
