@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates trailhose's OCSF output against the OCSF schema definitions.
 
-The schema source (the ocsf/ocsf-schema repository layout, e.g. ../shared/data/ocsf-schema-1.1.0)
+The schema source (the ocsf/ocsf-schema repository layout, e.g. tests/data/ocsf-schema-1.1.0)
 is compiled with ocsf-lib's compiler (PyPI `ocsf-lib`), turned into one JSON Schema per class
 with PyPI `ocsf-json-schema` (the generator behind the OCSF server's JSON Schema export), and
 every event is checked with PyPI `jsonschema` (draft 2020-12): required attributes, types,
