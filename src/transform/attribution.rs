@@ -348,10 +348,12 @@ impl AttributionTable {
                 None => Actor::unknown(Method::Unresolved),
             },
             // Identity Center sign-ins (`Unknown` identity) name the person elsewhere.
-            "Unknown" | "" => match named(id.user_name).or(named(record.sign_in_user_name)) {
-                Some(user) => Actor::direct(user, PrincipalType::Unknown),
-                None => Actor::unknown(Method::Unresolved),
-            },
+            "Unknown" | "" => {
+                match named(id.user_name).or_else(|| named(record.sign_in_user_name())) {
+                    Some(user) => Actor::direct(user, PrincipalType::Unknown),
+                    None => Actor::unknown(Method::Unresolved),
+                }
+            }
             "SAMLUser" => match id.user_name {
                 Some(name) => Actor {
                     method: Method::Saml,

@@ -206,17 +206,21 @@ pub fn write_ecs_line(
         d.opt_rstr("version", p.version);
         d.open("os");
         d.opt_str("name", p.os_name);
-        d.opt_rstr("version", p.os_version.as_deref());
-        if let (Some(n), Some(v)) = (p.os_name, p.os_version.as_deref()) {
+        if let Some(v) = p.os_version {
+            d.key("version");
+            d.out.push(b'"');
+            v.push_dotted(d.out);
+            d.out.push(b'"');
+        }
+        if let (Some(n), Some(v)) = (p.os_name, p.os_version) {
             // "name version", written in place (no allocation per record).
             d.key("full");
             let start = d.out.len();
             write_json_str(d.out, n);
             d.out.pop();
             d.out.push(b' ');
-            let mid = d.out.len();
-            write_json_str(d.out, v);
-            d.out.remove(mid);
+            v.push_dotted(d.out);
+            d.out.push(b'"');
             debug_assert!(d.out[start] == b'"');
         }
         d.close();
@@ -372,7 +376,7 @@ fn write_related(
         f.identity
             .user_name
             .and_then(|v| v.into_string())
-            .or(f.sign_in_user_name()),
+            .or_else(|| f.sign_in_user_name()),
         req.user_name.and_then(|v| v.into_string()),
         req.new_user_name.and_then(|v| v.into_string()),
         effective.map(|(_, name)| name),

@@ -22,9 +22,8 @@ pub struct RecordView<'a> {
     pub request: Option<Value<'a, 'a>>,
     pub response: Option<Value<'a, 'a>>,
     pub resources: Option<Value<'a, 'a>>,
-    /// `additionalEventData.UserName`: who signs in, in IAM Identity Center sign-in events
-    /// whose `userIdentity` does not say.
-    pub sign_in_user_name: Option<&'a str>,
+    /// `additionalEventData`, looked into only when needed (`sign_in_user_name`).
+    pub additional: Option<Value<'a, 'a>>,
     pub identity: IdentityView<'a>,
 }
 
@@ -47,6 +46,12 @@ pub struct IdentityView<'a> {
 }
 
 impl<'a> RecordView<'a> {
+    /// `additionalEventData.UserName`: who signs in, in IAM Identity Center sign-in events whose
+    /// `userIdentity` does not say. (Looked up on demand: few records need it.)
+    pub fn sign_in_user_name(&self) -> Option<&'a str> {
+        get_str(self.additional?, &["UserName"])
+    }
+
     /// Reads the fields of a parsed record.
     pub fn read(record: Value<'a, 'a>) -> Self {
         let mut view = RecordView::default();
@@ -71,9 +76,7 @@ impl<'a> RecordView<'a> {
                 "requestParameters" => view.request = Some(value),
                 "responseElements" => view.response = Some(value),
                 "resources" => view.resources = Some(value),
-                "additionalEventData" => {
-                    view.sign_in_user_name = get_str(value, &["UserName"]);
-                }
+                "additionalEventData" => view.additional = Some(value),
                 "userIdentity" => view.identity = IdentityView::read(value),
                 _ => {}
             }

@@ -98,7 +98,7 @@ pub fn classify_noise(record: &RecordView<'_>) -> Noise {
 fn names_a_person(record: &RecordView<'_>) -> bool {
     let id = &record.identity;
     let named = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
-    if named(record.sign_in_user_name) || named(id.user_name) || named(id.on_behalf_of_user_id) {
+    if named(id.user_name) || named(id.on_behalf_of_user_id) || named(record.sign_in_user_name()) {
         return true;
     }
     match id.kind {

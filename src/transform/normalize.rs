@@ -110,7 +110,7 @@ impl Scratch {
     /// Collects the record's members no field takes into `unmapped` (empty when none).
     pub fn collect_unmapped(&mut self, f: &TrailFields<'_>) {
         self.unmapped.clear();
-        if f.has_unknown || f.identity.has_unknown {
+        if f.unplaced().any() {
             f.write_unmapped(&mut self.unmapped);
         }
     }

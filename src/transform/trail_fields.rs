@@ -44,8 +44,10 @@ pub struct TrailFields<'a> {
     pub session_credential_from_console: V<'a>,
     pub insight_details: V<'a>,
     pub identity: IdentityFields<'a>,
-    /// Whether the record has members no mapping places (then `write_unmapped` finds them).
+    /// Whether the record has members no mapping knows (then `write_unmapped` finds them).
     pub has_unknown: bool,
+    /// Whether a member read as a string held something else (see `unplaced`).
+    pub odd_values: bool,
     /// Whether the record's text has no escape sequence (set by whoever has its bytes; see
     /// `fields::clean_json_text`), so its strings are written without an escape check.
     pub clean_strings: bool,
@@ -77,6 +79,10 @@ pub struct IdentityFields<'a> {
     /// `onBehalfOf.userId` (an `IdentityCenterUser`): read for attribution; no ECS or OCSF
     /// field takes it, so `onBehalfOf` still counts as unknown and reaches `unmapped`.
     pub on_behalf_of_user_id: Option<&'a str>,
+    /// `sessionContext` itself.
+    pub session_context: V<'a>,
+    /// `sessionContext` holds parts no mapping places (the `creationDate`'s format aside).
+    pub session_context_odd: bool,
     pub has_unknown: bool,
 }
 
@@ -155,26 +161,26 @@ impl<'a> TrailFields<'a> {
                 8 => match key {
                     "readOnly" => {
                         f.read_only = v;
-                        placeable(key, v)
+                        true
                     }
                     _ => false,
                 },
                 9 => match key {
                     "eventTime" => {
-                        f.event_time = v.and_then(|v| v.into_string());
-                        placeable(key, v)
+                        f.event_time = string_or_odd(v, &mut f.odd_values);
+                        true
                     }
                     "eventName" => {
-                        f.event_name = v.and_then(|v| v.into_string());
-                        placeable(key, v)
+                        f.event_name = string_or_odd(v, &mut f.odd_values);
+                        true
                     }
                     "awsRegion" => {
                         f.aws_region = v;
                         true
                     }
                     "userAgent" => {
-                        f.user_agent = v.and_then(|v| v.into_string());
-                        placeable(key, v)
+                        f.user_agent = string_or_odd(v, &mut f.odd_values);
+                        true
                     }
                     "errorCode" => {
                         f.error_code = v;
@@ -190,7 +196,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "resources" => {
                         f.resources = v;
-                        placeable(key, v)
+                        true
                     }
                     _ => false,
                 },
@@ -201,7 +207,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "tlsDetails" => {
                         f.tls_details = v;
-                        placeable(key, v)
+                        true
                     }
                     _ => false,
                 },
@@ -219,7 +225,7 @@ impl<'a> TrailFields<'a> {
                     }
                     "userIdentity" => {
                         f.identity = IdentityFields::read(v);
-                        placeable(key, v)
+                        true
                     }
                     "errorMessage" => {
                         f.error_message = v;
@@ -253,12 +259,12 @@ impl<'a> TrailFields<'a> {
                 },
                 15 => match key {
                     "sourceIPAddress" => {
-                        f.source_ip = v.and_then(|v| v.into_string());
-                        placeable(key, v)
+                        f.source_ip = string_or_odd(v, &mut f.odd_values);
+                        true
                     }
                     "managementEvent" => {
                         f.management_event = v;
-                        placeable(key, v)
+                        true
                     }
                     _ => false,
                 },
@@ -303,7 +309,6 @@ impl<'a> TrailFields<'a> {
                 },
                 _ => false,
             };
-            // Known keys whose values the mappings may not place whole ask `placeable`.
             if !known {
                 f.has_unknown = true;
             }
@@ -331,7 +336,7 @@ impl<'a> TrailFields<'a> {
             request: self.request_parameters,
             response: self.response_elements,
             resources: self.resources,
-            sign_in_user_name: self.sign_in_user_name(),
+            additional: self.additional_event_data,
             identity: IdentityView {
                 kind: s(id.kind),
                 arn: s(id.arn),
@@ -347,6 +352,35 @@ impl<'a> TrailFields<'a> {
         }
     }
 
+    /// Which parts of the record hold members no mapping places. Keys no mapping knows are
+    /// noted while reading; values of known keys the mappings cannot place whole (see
+    /// `placeable`) are looked at only here, when a normalized format asks: the raw format and
+    /// enrichment never pay for it.
+    pub fn unplaced(&self) -> Unplaced {
+        let id = &self.identity;
+        let s = |v: V<'a>| v.and_then(|v| v.into_string());
+        let top = self.has_unknown
+            || self.odd_values
+            || self
+                .event_time
+                .is_some_and(|t| parse_event_time(t).is_none())
+            || !bool_placeable(self.read_only)
+            || !bool_placeable(self.management_event)
+            || !resources_placeable(self.resources)
+            || !tls_placeable(self.tls_details)
+            || id.value.is_some_and(|v| !v.is_null() && !v.is_object());
+        let identity = id.has_unknown
+            || id
+                .user_name
+                .is_some_and(|u| !identity_placeable("userName", u))
+            || s(id.account_id) == Some("ANONYMOUS_PRINCIPAL")
+            || id.session_context_odd
+            || id
+                .creation_date
+                .is_some_and(|t| super::ecs::iso_time(t).is_none());
+        Unplaced { top, identity }
+    }
+
     /// The members the mappings place (known and placeable), for a mapping that places only
     /// some of them and must keep the rest in its `unmapped` part.
     pub fn placed_members(&self) -> impl Iterator<Item = (&'a str, Value<'a, 'a>)> {
@@ -360,7 +394,7 @@ impl<'a> TrailFields<'a> {
     /// Whether some `resources` member is not written whole by the mappings' resource lists
     /// (then the list reaches `unmapped`).
     pub fn has_unknown_resources(&self) -> bool {
-        !placeable("resources", self.resources)
+        !resources_placeable(self.resources)
     }
 
     /// Whether nobody signed the request (see `fields::anonymous_identity`).
@@ -392,7 +426,8 @@ impl<'a> TrailFields<'a> {
     pub fn write_unmapped(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         let mut first = true;
-        if self.has_unknown {
+        let unplaced = self.unplaced();
+        if unplaced.top {
             if let Some(obj) = self.record.and_then(|r| r.as_object()) {
                 for (k, v) in obj.iter() {
                     if (!KNOWN_TOP.contains(&k) || !placeable(k, Some(v))) && !v.is_null() {
@@ -401,7 +436,7 @@ impl<'a> TrailFields<'a> {
                 }
             }
         }
-        if self.identity.has_unknown {
+        if unplaced.identity {
             if let Some(obj) = self.identity.value.and_then(|v| v.as_object()) {
                 if !first {
                     out.push(b',');
@@ -440,34 +475,73 @@ impl<'a> TrailFields<'a> {
     }
 }
 
+/// Where a record holds members no mapping places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unplaced {
+    /// Some top-level member (`userIdentity` itself included when it is not an object).
+    pub top: bool,
+    /// Some member of `userIdentity`.
+    pub identity: bool,
+}
+
+impl Unplaced {
+    pub fn any(self) -> bool {
+        self.top || self.identity
+    }
+}
+
+/// A member read as a string: its string, or `None` (noting `odd` when it held a value that is
+/// not one, which the mappings then cannot place).
+fn string_or_odd<'a>(v: V<'a>, odd: &mut bool) -> Option<&'a str> {
+    let v = v?;
+    let s = v.into_string();
+    if s.is_none() && !v.is_null() {
+        *odd = true;
+    }
+    s
+}
+
 /// Whether the mappings place a known member's value whole. A known key can still hold what
 /// they cannot: an `eventTime` that is no time, a `readOnly` that is no boolean, a `resources`
 /// member without an ARN or with keys of its own, `tlsDetails` keys beyond the three mapped, a
 /// non-string where a string is read. Such a member goes to `unmapped` as it is, so nothing
 /// in a record is ever dropped by a mapper (tested by `tests/mapping_completeness.rs`).
 fn placeable(key: &str, v: Option<Value<'_, '_>>) -> bool {
-    let Some(v) = v else { return true };
-    if v.is_null() {
-        return true;
-    }
     match key {
-        "eventTime" => v
-            .into_string()
-            .is_some_and(|t| parse_event_time(t).is_some()),
-        "eventName" | "sourceIPAddress" | "userAgent" => v.into_string().is_some(),
-        "readOnly" | "managementEvent" => as_bool(Some(v)).is_some(),
-        "userIdentity" => v.is_object(),
-        "resources" => v
-            .as_array()
-            .is_some_and(|list| list.iter().all(mapped_resource)),
-        "tlsDetails" => v.as_object().is_some_and(|o| {
-            o.iter().all(|(k, x)| {
-                matches!(k, "tlsVersion" | "cipherSuite" | "clientProvidedHostHeader")
-                    && (x.into_string().is_some() || x.is_null())
-            })
+        "eventTime" => v.is_none_or(|v| {
+            v.is_null()
+                || v.into_string()
+                    .is_some_and(|t| parse_event_time(t).is_some())
         }),
+        "eventName" | "sourceIPAddress" | "userAgent" => {
+            v.is_none_or(|v| v.is_null() || v.into_string().is_some())
+        }
+        "readOnly" | "managementEvent" => bool_placeable(v),
+        "userIdentity" => v.is_none_or(|v| v.is_null() || v.is_object()),
+        "resources" => resources_placeable(v),
+        "tlsDetails" => tls_placeable(v),
         _ => true,
     }
+}
+
+fn bool_placeable(v: V<'_>) -> bool {
+    v.is_none_or(|v| v.is_null() || as_bool(Some(v)).is_some())
+}
+
+fn resources_placeable(v: V<'_>) -> bool {
+    v.is_none_or(|v| v.is_null() || v.as_array().is_some_and(|l| l.iter().all(mapped_resource)))
+}
+
+fn tls_placeable(v: V<'_>) -> bool {
+    v.is_none_or(|v| {
+        v.is_null()
+            || v.as_object().is_some_and(|o| {
+                o.iter().all(|(k, x)| {
+                    matches!(k, "tlsVersion" | "cipherSuite" | "clientProvidedHostHeader")
+                        && (x.into_string().is_some() || x.is_null())
+                })
+            })
+    })
 }
 
 /// A `resources` member both mappings write whole: an object with an ARN (spelled `ARN`, or
@@ -534,8 +608,8 @@ fn session_context_unknown_parts<'v>(
         .into_iter()
         .flat_map(|o| o.iter())
         .filter(move |(k, part)| match *k {
-            "attributes" => !only(*part, KNOWN_ATTRIBUTES),
-            "sessionIssuer" => !only(*part, KNOWN_ISSUER),
+            "attributes" => !part.is_null() && !only(*part, KNOWN_ATTRIBUTES),
+            "sessionIssuer" => !part.is_null() && !only(*part, KNOWN_ISSUER),
             _ => !carries_nothing(*part),
         })
 }
@@ -582,19 +656,9 @@ impl<'a> IdentityFields<'a> {
                 "type" => f.kind = vv,
                 "principalId" => f.principal_id = vv,
                 "arn" => f.arn = vv,
-                "accountId" => {
-                    f.account_id = vv;
-                    if !identity_placeable(key, v) {
-                        f.has_unknown = true;
-                    }
-                }
+                "accountId" => f.account_id = vv,
                 "accessKeyId" => f.access_key_id = vv,
-                "userName" => {
-                    f.user_name = vv;
-                    if !identity_placeable(key, v) {
-                        f.has_unknown = true;
-                    }
-                }
+                "userName" => f.user_name = vv,
                 "invokedBy" => f.invoked_by = vv,
                 "identityProvider" => {
                     f.identity_provider = vv;
@@ -605,24 +669,36 @@ impl<'a> IdentityFields<'a> {
                     f.has_unknown = true;
                 }
                 "sessionContext" => {
-                    if session_context_has_unknown(v) {
-                        f.has_unknown = true;
-                    }
-                    let Some(ctx) = v.as_object() else { continue };
+                    f.session_context = vv;
+                    let Some(ctx) = v.as_object() else {
+                        f.session_context_odd |= !v.is_null();
+                        continue;
+                    };
+                    // One pass over each part, not one lookup per field; what no mapping
+                    // places is noted on the way (see `session_context_unknown_parts`).
+                    let mut odd = false;
+                    let string = |a: Value<'_, '_>| a.is_null() || a.into_string().is_some();
                     for (k, part) in ctx.iter() {
                         match k {
-                            // One pass over each part, not one lookup per field.
                             "attributes" => {
+                                odd |= !part.is_object() && !part.is_null();
                                 for (name, a) in part.as_object().iter().flat_map(|o| o.iter()) {
                                     match name {
-                                        "mfaAuthenticated" => f.mfa_authenticated = Some(a),
-                                        "creationDate" => f.creation_date = a.into_string(),
-                                        _ => {}
+                                        "mfaAuthenticated" => {
+                                            f.mfa_authenticated = Some(a);
+                                            odd |= !a.is_null() && as_bool(Some(a)).is_none();
+                                        }
+                                        "creationDate" => {
+                                            f.creation_date = a.into_string();
+                                            odd |= !string(a);
+                                        }
+                                        _ => odd = true,
                                     }
                                 }
                             }
                             "sessionIssuer" => {
                                 f.issuer = Some(part);
+                                odd |= !part.is_object() && !part.is_null();
                                 for (name, a) in part.as_object().iter().flat_map(|o| o.iter()) {
                                     match name {
                                         "type" => f.issuer_type = Some(a),
@@ -630,17 +706,23 @@ impl<'a> IdentityFields<'a> {
                                         "arn" => f.issuer_arn = Some(a),
                                         "accountId" => f.issuer_account_id = Some(a),
                                         "userName" => f.issuer_user_name = Some(a),
-                                        _ => {}
+                                        _ => odd = true,
                                     }
+                                    odd |= !string(a);
                                 }
                             }
-                            "sourceIdentity" => f.source_identity = Some(part),
-                            "webIdFederationData" => {
-                                f.federated_provider = part.get("federatedProvider")
+                            "sourceIdentity" => {
+                                f.source_identity = Some(part);
+                                odd |= !carries_nothing(part);
                             }
-                            _ => {}
+                            "webIdFederationData" => {
+                                f.federated_provider = part.get("federatedProvider");
+                                odd |= !carries_nothing(part);
+                            }
+                            _ => odd |= !carries_nothing(part),
                         }
                     }
+                    f.session_context_odd = odd;
                 }
                 _ => f.has_unknown = true,
             }

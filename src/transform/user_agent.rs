@@ -1,24 +1,64 @@
 //! Parsing a call's `userAgent` into ECS `user_agent.*`: the client's name and version and the
 //! operating system. CloudTrail's agents are mostly AWS tools (`aws-cli/2.15.0 Python/3.11.6
 //! Linux/6.1 ...`, `Boto3/1.34 ...`, `aws-sdk-go-v2/1.24 os/linux ...`), browsers behind the
-//! console, and service names (`ec2.amazonaws.com`); those are what this knows. It allocates
-//! only to rewrite a browser's `Mac OS X 10_15_7` as `10.15.7`: every other part is a slice of
-//! the agent string or a constant.
+//! console, and service names (`ec2.amazonaws.com`); those are what this knows. It never
+//! allocates: every part is a slice of the agent string or a constant (a browser's
+//! `Mac OS X 10_15_7` is a slice too, which `OsVersion` writes as `10.15.7`).
 //!
 //! A `Darwin/23.1.0` (or an SDK's `os/macos#23.1.0`) is the Darwin kernel's version, not
 //! macOS's: it is mapped to the macOS release that shipped that kernel (`14`), major only, since
 //! the minor versions do not line up; a kernel this does not know gives no version, never a
 //! wrong one.
 
-use std::borrow::Cow;
+use std::fmt;
 
 /// What was recognized in a user agent string.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserAgent<'a> {
     pub name: Option<&'a str>,
     pub version: Option<&'a str>,
     pub os_name: Option<&'a str>,
-    pub os_version: Option<Cow<'a, str>>,
+    pub os_version: Option<OsVersion<'a>>,
+}
+
+/// An operating system's version as found, digits and dots, or digits and underscores as
+/// browsers write macOS's (`10_15_7`), which is shown with dots.
+#[derive(Debug, Clone, Copy)]
+pub struct OsVersion<'a>(&'a str);
+
+impl OsVersion<'_> {
+    /// Appends the version with dots, unquoted: its bytes are digits and separators (see
+    /// `version_prefix` and the browser branch), which JSON needs no escape for.
+    pub fn push_dotted(self, out: &mut Vec<u8>) {
+        out.extend(self.0.bytes().map(|b| if b == b'_' { b'.' } else { b }));
+    }
+}
+
+impl PartialEq for OsVersion<'_> {
+    /// `10_15_7` is `10.15.7`.
+    fn eq(&self, other: &Self) -> bool {
+        let sep = |b: u8| b == b'.' || b == b'_';
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .bytes()
+                .zip(other.0.bytes())
+                .all(|(a, b)| a == b || (sep(a) && sep(b)))
+    }
+}
+
+impl Eq for OsVersion<'_> {}
+
+impl fmt::Display for OsVersion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in self.0.split('_').enumerate() {
+            if part.0 > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(part.1)?;
+        }
+        Ok(())
+    }
 }
 
 /// Parses `ua`. Unknown shapes give the first `product/version` token, or nothing.
@@ -52,16 +92,16 @@ pub fn parse_user_agent(ua: &str) -> UserAgent<'_> {
             match p {
                 "Darwin" => {
                     out.os_name = Some(os_name_of(p));
-                    out.os_version = macos_of_darwin(v).map(Cow::Borrowed);
+                    out.os_version = macos_of_darwin(v).map(OsVersion);
                 }
                 "Linux" | "Windows" | "Windows_NT" | "FreeBSD" => {
                     out.os_name = Some(os_name_of(p));
-                    out.os_version = version_prefix(v).map(Cow::Borrowed);
+                    out.os_version = version_prefix(v).map(OsVersion);
                 }
                 // The Java SDK names the macOS release itself: `Mac_OS_X/14.2`.
                 "Mac_OS_X" => {
                     out.os_name = Some("Mac OS X");
-                    out.os_version = version_prefix(v).map(Cow::Borrowed);
+                    out.os_version = version_prefix(v).map(OsVersion);
                 }
                 "os" => {
                     let (name, ver) = v.split_once('#').unwrap_or((v, ""));
@@ -73,7 +113,7 @@ pub fn parse_user_agent(ua: &str) -> UserAgent<'_> {
                     } else {
                         version_prefix(ver)
                     }
-                    .map(Cow::Borrowed);
+                    .map(OsVersion);
                 }
                 _ => {}
             }
@@ -187,7 +227,7 @@ fn parse_browser(ua: &str) -> UserAgent<'_> {
                 "6.1" => "7",
                 other => other,
             })
-            .map(Cow::Borrowed);
+            .map(OsVersion);
     } else if let Some(i) = platform.find("Mac OS X ") {
         out.os_name = Some("Mac OS X");
         let v = &platform[i + "Mac OS X ".len()..];
@@ -196,13 +236,7 @@ fn parse_browser(ua: &str) -> UserAgent<'_> {
             .unwrap_or(v.len());
         // Browsers write `10_15_7`; the version is `10.15.7`.
         let v = v[..end].trim_matches(['_', '.']);
-        out.os_version = (!v.is_empty()).then(|| {
-            if v.contains('_') {
-                Cow::Owned(v.replace('_', "."))
-            } else {
-                Cow::Borrowed(v)
-            }
-        });
+        out.os_version = (!v.is_empty()).then_some(OsVersion(v));
     } else if platform.contains("iPhone") || platform.contains("iPad") {
         out.os_name = Some("iOS");
     } else if platform.contains("Android") {
@@ -229,7 +263,7 @@ mod tests {
             name: Some(Box::leak(name.to_string().into_boxed_str())),
             version: Some(Box::leak(version.to_string().into_boxed_str())),
             os_name: os.map(|s| &*Box::leak(s.to_string().into_boxed_str())),
-            os_version: os_version.map(|s| Cow::Owned(s.to_string())),
+            os_version: os_version.map(|s| OsVersion(Box::leak(s.to_string().into_boxed_str()))),
         }
     }
 
@@ -275,7 +309,7 @@ mod tests {
     fn darwin_kernels_are_not_macos_versions() {
         fn os(agent: &str) -> (Option<&str>, Option<String>) {
             let p = parse_user_agent(agent);
-            (p.os_name, p.os_version.map(|v| v.into_owned()))
+            (p.os_name, p.os_version.map(|v| v.to_string()))
         }
         let mac = |v: Option<&str>| (Some("Mac OS X"), v.map(str::to_string));
         assert_eq!(
