@@ -381,6 +381,11 @@ impl ScanCore {
             self.note_key_byte(st, buf[i]);
             i += 1;
         }
+        // A byte order mark cut by the previous chunk's end: read the rest of it first (kept
+        // out of the loop below, which then pays nothing for marks).
+        if let Some((at, matched)) = st.bom.take() {
+            i = self.read_bom(buf, st, i, at, matched);
+        }
         while i < end {
             if let Some((offset, line_start)) = st.garbage {
                 // Skip non-JSON bytes until a line that starts like a JSON value.
@@ -407,19 +412,6 @@ impl ScanCore {
                     i += 1;
                     continue;
                 }
-            }
-            if let Some((at, matched)) = st.bom {
-                if buf[i] == UTF8_BOM[matched] {
-                    i += 1;
-                    st.bom = (matched + 1 < UTF8_BOM.len()).then_some((at, matched + 1));
-                } else {
-                    // Not a byte order mark after all: its bytes start a run that is not JSON.
-                    st.bom = None;
-                    self.bad.restart();
-                    self.bad.keep(&UTF8_BOM[..matched]);
-                    st.garbage = Some((at, false));
-                }
-                continue;
             }
             if !st.in_string && st.depth >= 2 {
                 if let Some(it) = st.item {
@@ -572,8 +564,8 @@ impl ScanCore {
                         if b == UTF8_BOM[0] && st.item.is_none() {
                             // A byte order mark, as Windows tools write at the start of a file
                             // (and `cat` then leaves between values): skipped like whitespace.
-                            st.bom = Some((self.base + i as u64, 1));
-                            i += 1;
+                            let at = self.base + i as u64;
+                            i = self.read_bom(buf, st, i + 1, at, 1);
                             continue;
                         }
                         self.start_garbage(st, i);
@@ -744,6 +736,34 @@ impl ScanCore {
                 }),
             }
         }
+    }
+
+    /// Reads a byte order mark whose first `matched` bytes (from stream offset `at`) were seen,
+    /// from `buf[i..]`; returns where scanning goes on. At the chunk's end the mark waits in
+    /// `st.bom` for the next chunk; bytes that turn out not to be one start a run of non-JSON.
+    fn read_bom(
+        &mut self,
+        buf: &[u8],
+        st: &mut ScanState,
+        mut i: usize,
+        at: u64,
+        mut matched: usize,
+    ) -> usize {
+        while matched < UTF8_BOM.len() {
+            let Some(&b) = buf.get(i) else {
+                st.bom = Some((at, matched));
+                return i;
+            };
+            if b != UTF8_BOM[matched] {
+                self.bad.restart();
+                self.bad.keep(&UTF8_BOM[..matched]);
+                st.garbage = Some((at, false));
+                return i;
+            }
+            matched += 1;
+            i += 1;
+        }
+        i
     }
 
     fn start_garbage(&mut self, st: &mut ScanState, at: usize) {

@@ -37,7 +37,7 @@ pub fn write_ecs_line(
     let req = RequestKeys::read(f.request_parameters);
     let id = &f.identity;
 
-    if let Some(t) = f.event_time.filter(|t| parse_event_time(t).is_some()) {
+    if let Some(t) = f.event_time.filter(|_| f.event_time_secs.is_some()) {
         d.rstr("@timestamp", t);
     }
 
@@ -56,7 +56,7 @@ pub fn write_ecs_line(
     if id.mfa_authenticated.is_some() || id.creation_date.is_some() || id.issuer.is_some() {
         d.open("session_context");
         d.keyword("mfa_authenticated", id.mfa_authenticated);
-        if let Some(t) = id.creation_date.and_then(iso_time) {
+        if let Some((t, _)) = id.creation_time() {
             d.rstr("creation_date", &t);
         }
         d.open("session_issuer");

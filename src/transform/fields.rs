@@ -193,6 +193,25 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
+/// The milliseconds of a CloudTrail time's fraction (`...:01.5Z` gives 500, `...:01Z` 0).
+pub fn fraction_millis(s: &str) -> i64 {
+    let Some(digits) = s
+        .get(19..s.len().saturating_sub(1))
+        .and_then(|f| f.strip_prefix('.'))
+    else {
+        return 0;
+    };
+    let mut millis = 0;
+    for i in 0..3 {
+        let d = digits
+            .as_bytes()
+            .get(i)
+            .map_or(0, |c| i64::from(c.wrapping_sub(b'0')));
+        millis = millis * 10 + if d < 10 { d } else { 0 };
+    }
+    millis
+}
+
 /// Appends `s` as a JSON string (quotes, backslashes and control characters escaped).
 #[inline]
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {

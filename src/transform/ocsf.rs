@@ -8,7 +8,7 @@ use std::io::Write as _;
 
 use simd_json::prelude::*;
 
-use super::fields::{parse_event_time, write_json_str};
+use super::fields::{fraction_millis, parse_event_time, write_json_str};
 use super::json_writer::{as_bool, write_blob, Blob, DocWriter};
 use super::normalize::{Findings, NormalizeConfig, Scratch};
 use super::trail_fields::{present, resource_arn, TrailFields};
@@ -187,16 +187,7 @@ pub fn api_activity(name: &str) -> (u32, &'static str) {
 
 /// Milliseconds since the epoch of a CloudTrail time (fractional seconds kept).
 pub fn event_time_millis(s: &str) -> Option<i64> {
-    let secs = parse_event_time(s)?;
-    let frac = s.get(19..s.len() - 1).unwrap_or("");
-    let millis = match frac.strip_prefix('.') {
-        Some(digits) => {
-            let d = format!("{digits:0<3}");
-            d.get(..3).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0)
-        }
-        None => 0,
-    };
-    Some(secs * 1000 + millis)
+    Some(parse_event_time(s)? * 1000 + fraction_millis(s))
 }
 
 /// Appends one record as an OCSF event and a newline.
@@ -233,7 +224,7 @@ pub fn write_ocsf_line(
     }
     d.int("severity_id", 1);
     d.lit("severity", "Informational");
-    let millis = f.event_time.and_then(event_time_millis);
+    let millis = f.event_time_millis();
     d.int("time", millis.unwrap_or(0));
     if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
         d.rstr("time_dt", t);
@@ -457,7 +448,7 @@ fn write_insight_finding(
     }
     d.int("severity_id", 2);
     d.lit("severity", "Low");
-    let millis = f.event_time.and_then(event_time_millis);
+    let millis = f.event_time_millis();
     d.int("time", millis.unwrap_or(0));
     if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
         d.rstr("time_dt", t);
@@ -680,11 +671,9 @@ fn write_actor(d: &mut DocWriter<'_>, f: &TrailFields<'_>, with_user: bool) {
     }
     d.keyword("invoked_by", id.invoked_by);
     d.open("session");
-    if let Some(t) = id.creation_date.and_then(super::ecs::iso_time) {
-        if let Some(ms) = event_time_millis(&t) {
-            d.int("created_time", ms);
-            d.rstr("created_time_dt", &t);
-        }
+    if let Some((t, ms)) = id.creation_time() {
+        d.int("created_time", ms);
+        d.rstr("created_time_dt", &t);
     }
     if let Some(b) = as_bool(id.mfa_authenticated) {
         d.bool("is_mfa", b);

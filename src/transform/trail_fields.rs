@@ -18,6 +18,8 @@ pub struct TrailFields<'a> {
     pub record: Option<Value<'a, 'a>>,
     pub event_version: V<'a>,
     pub event_time: Option<&'a str>,
+    /// `eventTime` read (seconds since the epoch), once for every mapping that needs it.
+    pub event_time_secs: Option<i64>,
     pub event_source: V<'a>,
     pub event_name: Option<&'a str>,
     pub aws_region: V<'a>,
@@ -67,6 +69,8 @@ pub struct IdentityFields<'a> {
     pub identity_provider: V<'a>,
     pub mfa_authenticated: V<'a>,
     pub creation_date: Option<&'a str>,
+    /// `creationDate` read, when it is ISO 8601 already (the basic form is read on demand).
+    pub creation_secs: Option<i64>,
     /// `sessionContext.sessionIssuer` itself.
     pub issuer: V<'a>,
     pub issuer_type: V<'a>,
@@ -168,6 +172,7 @@ impl<'a> TrailFields<'a> {
                 9 => match key {
                     "eventTime" => {
                         f.event_time = string_or_odd(v, &mut f.odd_values);
+                        f.event_time_secs = f.event_time.and_then(parse_event_time);
                         true
                     }
                     "eventName" => {
@@ -361,9 +366,7 @@ impl<'a> TrailFields<'a> {
         let s = |v: V<'a>| v.and_then(|v| v.into_string());
         let top = self.has_unknown
             || self.odd_values
-            || self
-                .event_time
-                .is_some_and(|t| parse_event_time(t).is_none())
+            || (self.event_time.is_some() && self.event_time_secs.is_none())
             || !bool_placeable(self.read_only)
             || !bool_placeable(self.management_event)
             || !resources_placeable(self.resources)
@@ -375,10 +378,13 @@ impl<'a> TrailFields<'a> {
                 .is_some_and(|u| !identity_placeable("userName", u))
             || s(id.account_id) == Some("ANONYMOUS_PRINCIPAL")
             || id.session_context_odd
-            || id
-                .creation_date
-                .is_some_and(|t| super::ecs::iso_time(t).is_none());
+            || (id.creation_date.is_some() && id.creation_time().is_none());
         Unplaced { top, identity }
+    }
+
+    /// `eventTime` in milliseconds since the epoch (its fraction kept).
+    pub fn event_time_millis(&self) -> Option<i64> {
+        Some(self.event_time_secs? * 1000 + super::fields::fraction_millis(self.event_time?))
     }
 
     /// The members the mappings place (known and placeable), for a mapping that places only
@@ -642,6 +648,20 @@ fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
 }
 
 impl<'a> IdentityFields<'a> {
+    /// `sessionContext.attributes.creationDate` as ISO 8601 (also from the basic form some
+    /// records use, `20131102T010628Z`) and in milliseconds since the epoch.
+    pub fn creation_time(&self) -> Option<(std::borrow::Cow<'a, str>, i64)> {
+        let t = self.creation_date?;
+        match self.creation_secs {
+            Some(secs) => Some((t.into(), secs * 1000 + super::fields::fraction_millis(t))),
+            None => {
+                let iso = super::ecs::iso_time(t)?;
+                let ms = parse_event_time(&iso)? * 1000 + super::fields::fraction_millis(&iso);
+                Some((iso, ms))
+            }
+        }
+    }
+
     fn read(identity: V<'a>) -> Self {
         let mut f = IdentityFields {
             value: identity,
@@ -690,6 +710,8 @@ impl<'a> IdentityFields<'a> {
                                         }
                                         "creationDate" => {
                                             f.creation_date = a.into_string();
+                                            f.creation_secs =
+                                                f.creation_date.and_then(parse_event_time);
                                             odd |= !string(a);
                                         }
                                         _ => odd = true,
