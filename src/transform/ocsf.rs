@@ -210,25 +210,7 @@ pub fn write_ocsf_line(
     let mut d = DocWriter::new(out);
     d.clean = f.clean_strings;
 
-    d.int("class_uid", c.class_uid as i64);
-    d.lit("class_name", c.class_name);
-    d.int("category_uid", c.category_uid as i64);
-    d.lit("category_name", c.category_name);
-    d.int("activity_id", c.activity_id as i64);
-    d.lit("activity_name", c.activity_name);
-    d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
-    // "API Activity: Read", written in place (literals: nothing to escape, no allocation).
-    d.key("type_name");
-    for part in ["\"", c.class_name, ": ", c.activity_name, "\""] {
-        d.out.extend_from_slice(part.as_bytes());
-    }
-    d.int("severity_id", 1);
-    d.lit("severity", "Informational");
-    let millis = f.event_time_millis();
-    d.int("time", millis.unwrap_or(0));
-    if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
-        d.rstr("time_dt", t);
-    }
+    write_head(&mut d, f, &c, (1, "Informational"));
 
     // status
     let console_result = (f.event_name == Some("ConsoleLogin"))
@@ -269,15 +251,7 @@ pub fn write_ocsf_line(
     d.close();
 
     // cloud
-    d.open("cloud");
-    d.lit("provider", "AWS");
-    d.keyword("region", f.aws_region);
-    if present(f.recipient_account_id) {
-        d.open("account");
-        d.keyword("uid", f.recipient_account_id);
-        d.close();
-    }
-    d.close();
+    write_cloud(&mut d, f);
 
     // actor (for Authentication, the user logging in is `user` instead)
     // A service calling on its own (`invokedBy` alone) has no user; anything else that names the
@@ -435,24 +409,7 @@ fn write_insight_finding(
     let cap = cfg.max_field_bytes;
     let mut d = DocWriter::new(out);
     d.clean = f.clean_strings;
-    d.int("class_uid", c.class_uid as i64);
-    d.lit("class_name", c.class_name);
-    d.int("category_uid", c.category_uid as i64);
-    d.lit("category_name", c.category_name);
-    d.int("activity_id", c.activity_id as i64);
-    d.lit("activity_name", c.activity_name);
-    d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
-    d.key("type_name");
-    for part in ["\"", c.class_name, ": ", c.activity_name, "\""] {
-        d.out.extend_from_slice(part.as_bytes());
-    }
-    d.int("severity_id", 2);
-    d.lit("severity", "Low");
-    let millis = f.event_time_millis();
-    d.int("time", millis.unwrap_or(0));
-    if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
-        d.rstr("time_dt", t);
-    }
+    let millis = write_head(&mut d, f, &c, (2, "Low"));
 
     d.open("metadata");
     d.str("version", OCSF_VERSION);
@@ -473,15 +430,7 @@ fn write_insight_finding(
     d.close();
     d.close();
 
-    d.open("cloud");
-    d.lit("provider", "AWS");
-    d.keyword("region", f.aws_region);
-    if present(f.recipient_account_id) {
-        d.open("account");
-        d.keyword("uid", f.recipient_account_id);
-        d.close();
-    }
-    d.close();
+    write_cloud(&mut d, f);
 
     let (source, name, kind) = (
         detail("eventSource"),
@@ -590,6 +539,49 @@ fn write_insight_finding(
     }
     d.finish();
     out.push(b'\n');
+}
+
+/// The members every class starts with: classification, severity, time. Returns the time in
+/// milliseconds, when the record has one.
+fn write_head(
+    d: &mut DocWriter<'_>,
+    f: &TrailFields<'_>,
+    c: &Class,
+    (severity_id, severity): (i64, &'static str),
+) -> Option<i64> {
+    d.int("class_uid", c.class_uid as i64);
+    d.lit("class_name", c.class_name);
+    d.int("category_uid", c.category_uid as i64);
+    d.lit("category_name", c.category_name);
+    d.int("activity_id", c.activity_id as i64);
+    d.lit("activity_name", c.activity_name);
+    d.int("type_uid", (c.class_uid * 100 + c.activity_id) as i64);
+    // "API Activity: Read", written in place (literals: nothing to escape, no allocation).
+    d.key("type_name");
+    for part in ["\"", c.class_name, ": ", c.activity_name, "\""] {
+        d.out.extend_from_slice(part.as_bytes());
+    }
+    d.int("severity_id", severity_id);
+    d.lit("severity", severity);
+    let millis = f.event_time_millis();
+    d.int("time", millis.unwrap_or(0));
+    if let Some(t) = f.event_time.filter(|_| millis.is_some()) {
+        d.rstr("time_dt", t);
+    }
+    millis
+}
+
+/// `cloud`: the provider, the region, the account the event was delivered to.
+fn write_cloud(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
+    d.open("cloud");
+    d.lit("provider", "AWS");
+    d.keyword("region", f.aws_region);
+    if present(f.recipient_account_id) {
+        d.open("account");
+        d.keyword("uid", f.recipient_account_id);
+        d.close();
+    }
+    d.close();
 }
 
 /// The calling identity as an OCSF `user`: `uid` the ARN, `uid_alt` the principal id.
