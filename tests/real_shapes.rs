@@ -46,6 +46,22 @@ fn ids(lines: &[Value]) -> Vec<String> {
     ids
 }
 
+/// Writes each `(name, bytes, records)` into `dir` and checks that replaying it as a file and
+/// on stdin gives exactly `records` records, cleanly.
+fn replays_whole_as_file_and_on_stdin(dir: &Path, cases: &[(&str, &[u8], usize)]) {
+    for &(name, bytes, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let p = path.to_str().expect("path");
+        assert_eq!(replay_ok(&[p], None).len(), want, "{name} as a file");
+        assert_eq!(
+            replay_ok(&["-"], Some(bytes)).len(),
+            want,
+            "{name} on stdin"
+        );
+    }
+}
+
 /// A deterministic record with about 1 KB of incompressible text, so a few thousand of them
 /// make a gzip file over the size read whole (4 MiB).
 fn noisy_record(i: usize, seed: &mut u64) -> String {
@@ -81,22 +97,14 @@ fn every_gzip_member_is_read_from_a_path_whatever_its_size() {
     let mut big_twice = big_member.clone();
     big_twice.extend_from_slice(&big_member);
 
-    let cases: [(&str, &[u8], usize); 3] = [
-        ("twice.json.gz", &twice, 4),
-        ("three.json.gz", &pair, 5),
-        ("big-twice.json.gz", &big_twice, 18000),
-    ];
-    for (name, bytes, want) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write");
-        let p = path.to_str().expect("path");
-        assert_eq!(replay_ok(&[p], None).len(), want, "{name} as a file");
-        assert_eq!(
-            replay_ok(&["-"], Some(bytes)).len(),
-            want,
-            "{name} on stdin"
-        );
-    }
+    replays_whole_as_file_and_on_stdin(
+        dir.path(),
+        &[
+            ("twice.json.gz", &twice, 4),
+            ("three.json.gz", &pair, 5),
+            ("big-twice.json.gz", &big_twice, 18000),
+        ],
+    );
     // And in a directory walk, all at once.
     let all = replay_ok(&[dir.path().to_str().expect("path")], None);
     assert_eq!(all.len(), 4 + 5 + 18000);
@@ -110,20 +118,15 @@ fn byte_order_marks_and_crlf_lose_nothing() {
     let trail = format!("{BOM}{}", trail_file(&[record(4), record(5)]));
     // Two files written by a Windows tool and joined with `cat`: a mark in the middle too.
     let joined = format!("{ndjson}{BOM}{}\r\n", record(6));
-    let files: [(&str, Vec<u8>, usize); 4] = [
-        ("a.ndjson", ndjson.clone().into_bytes(), 3),
-        ("b.json", trail.clone().into_bytes(), 2),
-        ("c.json.gz", gzip(trail.as_bytes()), 2),
-        ("d.ndjson", joined.into_bytes(), 4),
-    ];
-    for (name, bytes, want) in &files {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write");
-        let got = replay_ok(&[path.to_str().expect("path")], None);
-        assert_eq!(got.len(), *want, "{name}");
-        let got = replay_ok(&["-"], Some(bytes));
-        assert_eq!(got.len(), *want, "{name} on stdin");
-    }
+    replays_whole_as_file_and_on_stdin(
+        dir.path(),
+        &[
+            ("a.ndjson", ndjson.as_bytes(), 3),
+            ("b.json", trail.as_bytes(), 2),
+            ("c.json.gz", &gzip(trail.as_bytes()), 2),
+            ("d.ndjson", joined.as_bytes(), 4),
+        ],
+    );
     // The first record is the BOM's neighbour: it must be there, byte for byte.
     let got = replay_ok(&[dir.path().join("a.ndjson").to_str().unwrap()], None);
     assert_eq!(got[0]["eventID"], "id-1");
@@ -543,19 +546,14 @@ fn utf16_files_from_windows_are_read_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ndjson = format!("{}\r\n{}\r\n", record(1), record(2));
     let trail = trail_file(&[record(3), record(4), record(5)]);
-    let files: [(&str, Vec<u8>, usize); 3] = [
-        ("le.ndjson", utf16(&ndjson, true), 2),
-        ("be.json", utf16(&trail, false), 3),
-        ("le.json.gz", gzip(&utf16(&trail, true)), 3),
-    ];
-    for (name, bytes, want) in &files {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write");
-        let got = replay_ok(&[path.to_str().expect("path")], None);
-        assert_eq!(got.len(), *want, "{name}");
-        let got = replay_ok(&["-"], Some(bytes));
-        assert_eq!(got.len(), *want, "{name} on stdin");
-    }
+    replays_whole_as_file_and_on_stdin(
+        dir.path(),
+        &[
+            ("le.ndjson", &utf16(&ndjson, true), 2),
+            ("be.json", &utf16(&trail, false), 3),
+            ("le.json.gz", &gzip(&utf16(&trail, true)), 3),
+        ],
+    );
     let got = replay_ok(&[dir.path().join("be.json").to_str().unwrap()], None);
     assert_eq!(got[0], serde_json::from_str::<Value>(&record(3)).unwrap());
 }

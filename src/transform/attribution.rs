@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::fields::{get_str, parse_event_time, write_json_str, RecordView};
+use super::fields::{get_str, non_empty, parse_event_time, write_json_str, RecordView};
 use super::shared::{raise, CacheLine};
 
 /// What kind of principal is behind a call.
@@ -309,9 +309,6 @@ impl AttributionTable {
                 ..Actor::direct("", PrincipalType::Anonymous)
             };
         }
-        fn named(v: Option<&str>) -> Option<&str> {
-            v.filter(|s| !s.is_empty())
-        }
         match id.kind.unwrap_or("") {
             "IAMUser" => match id.arn {
                 Some(arn) => Actor::direct(arn, PrincipalType::IamUser),
@@ -329,27 +326,29 @@ impl AttributionTable {
                 None => Actor::unknown(Method::Unresolved),
             },
             // The other account's principal id, when given, says more than the account.
-            "AWSAccount" => match (named(id.principal_id), named(id.account_id)) {
+            "AWSAccount" => match (non_empty(id.principal_id), non_empty(id.account_id)) {
                 (Some(p), _) if p.starts_with("AIDA") || p.starts_with("AROA") => {
                     Actor::direct(p, PrincipalType::AwsAccount)
                 }
                 (_, Some(acct)) => Actor::direct(acct, PrincipalType::AwsAccount),
                 _ => Actor::unknown(Method::Unresolved),
             },
-            "IdentityCenterUser" => match named(id.on_behalf_of_user_id).or(named(id.user_name)) {
-                Some(user) => Actor {
-                    method: Method::IdentityCenter,
-                    ..Actor::direct(user, PrincipalType::IdentityCenterUser)
-                },
-                None => Actor::unknown(Method::Unresolved),
-            },
-            "Directory" => match named(id.user_name).or(named(id.principal_id)) {
+            "IdentityCenterUser" => {
+                match non_empty(id.on_behalf_of_user_id).or(non_empty(id.user_name)) {
+                    Some(user) => Actor {
+                        method: Method::IdentityCenter,
+                        ..Actor::direct(user, PrincipalType::IdentityCenterUser)
+                    },
+                    None => Actor::unknown(Method::Unresolved),
+                }
+            }
+            "Directory" => match non_empty(id.user_name).or(non_empty(id.principal_id)) {
                 Some(user) => Actor::direct(user, PrincipalType::Directory),
                 None => Actor::unknown(Method::Unresolved),
             },
             // Identity Center sign-ins (`Unknown` identity) name the person elsewhere.
             "Unknown" | "" => {
-                match named(id.user_name).or_else(|| named(record.sign_in_user_name())) {
+                match non_empty(id.user_name).or_else(|| non_empty(record.sign_in_user_name())) {
                     Some(user) => Actor::direct(user, PrincipalType::Unknown),
                     None => Actor::unknown(Method::Unresolved),
                 }

@@ -122,8 +122,7 @@ pub fn write_ecs_line(
     d.keyword("region", f.aws_region);
     d.open("account");
     // `ANONYMOUS_PRINCIPAL` is no account: the event belongs to the recipient's.
-    let no_account = id.account_id.and_then(|a| a.into_string()) == Some("ANONYMOUS_PRINCIPAL");
-    if present(id.account_id) && !no_account {
+    if present(id.account_id) && !id.account_is_anonymous() {
         d.keyword("id", id.account_id);
     } else {
         d.keyword("id", f.recipient_account_id);

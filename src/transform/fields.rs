@@ -112,6 +112,14 @@ impl<'a> IdentityView<'a> {
     }
 }
 
+/// A string that says something: present and not empty (identities write `""` for "none").
+pub fn non_empty(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// What CloudTrail writes as the `accountId` (or principal id) of a request nobody signed.
+pub const ANONYMOUS_PRINCIPAL: &str = "ANONYMOUS_PRINCIPAL";
+
 /// Whether nobody signed a request: `accountId` `ANONYMOUS_PRINCIPAL` (the documented form,
 /// an `AWSAccount` identity with an empty principal id, as anonymous S3 reads are logged), or a
 /// principal id or type saying so. Such a caller has no account and is never root.
@@ -120,8 +128,8 @@ pub fn anonymous_identity(
     account_id: Option<&str>,
     principal_id: Option<&str>,
 ) -> bool {
-    account_id == Some("ANONYMOUS_PRINCIPAL")
-        || principal_id == Some("ANONYMOUS_PRINCIPAL")
+    account_id == Some(ANONYMOUS_PRINCIPAL)
+        || principal_id == Some(ANONYMOUS_PRINCIPAL)
         || kind == Some("Anonymous")
 }
 

@@ -2,7 +2,7 @@
 //! background, and why we think so. Reads the record; decides nothing about dropping
 //! (that is `filter`).
 
-use super::fields::RecordView;
+use super::fields::{non_empty, RecordView};
 
 /// Why a call counts as noise, in the order they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub fn classify_noise(record: &RecordView<'_>) -> Noise {
 /// `additionalEventData.UserName`; such events are not AWS acting on its own.
 fn names_a_person(record: &RecordView<'_>) -> bool {
     let id = &record.identity;
-    let named = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
+    let named = |v: Option<&str>| non_empty(v).is_some();
     if named(id.user_name) || named(id.on_behalf_of_user_id) || named(record.sign_in_user_name()) {
         return true;
     }

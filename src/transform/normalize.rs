@@ -110,8 +110,9 @@ impl Scratch {
     /// Collects the record's members no field takes into `unmapped` (empty when none).
     pub fn collect_unmapped(&mut self, f: &TrailFields<'_>) {
         self.unmapped.clear();
-        if f.unplaced().any() {
-            f.write_unmapped(&mut self.unmapped);
+        let unplaced = f.unplaced();
+        if unplaced.any() {
+            f.write_unmapped(unplaced, &mut self.unmapped);
         }
     }
 

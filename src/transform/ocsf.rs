@@ -494,12 +494,12 @@ fn write_insight_finding(
     write_enrichments(&mut d, find);
 
     scratch.collect_unmapped(f);
-    let mut truncated: [Option<&str>; 4] = [None; 4];
+    let mut truncated = None;
     d.open("unmapped");
     d.keyword("eventCategory", f.event_category);
     d.keyword("sharedEventID", f.shared_event_id);
     if write_blob(&mut d, "insightDetails", details, cap, &mut scratch.blob) == Blob::Truncated {
-        truncated[0] = Some("unmapped.insightDetails");
+        truncated = Some("unmapped.insightDetails");
     }
     // What an API call would place but a finding has no field for (not in Insights events
     // as AWS writes them, but nothing a record holds is dropped).
@@ -520,20 +520,13 @@ fn write_insight_finding(
         super::json_writer::write_compact(d.out, v, true);
     }
     d.open("trailhose");
-    let unmapped_cut = scratch.write_unmapped(&mut d, "other", cap);
-    d.open_array("truncated");
-    for t in truncated.iter().flatten() {
-        d.str("", t);
-    }
-    if unmapped_cut {
-        d.lit("", "unmapped.trailhose.other");
-    }
-    d.close();
+    let unmapped_cut =
+        write_other_and_truncated(&mut d, scratch, std::slice::from_ref(&truncated), cap);
     d.close();
     d.close();
     if cfg
         .keep_original
-        .keep(|| unmapped_cut || truncated.iter().any(Option::is_some))
+        .keep(|| unmapped_cut || truncated.is_some())
     {
         scratch.write_original(&mut d, "raw_data", original, has_whitespace);
     }
@@ -641,8 +634,7 @@ fn write_user_members(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
     if given(id.access_key_id) {
         d.keyword("credential_uid", id.access_key_id);
     }
-    let no_account = id.account_id.and_then(|a| a.into_string()) == Some("ANONYMOUS_PRINCIPAL");
-    if given(id.account_id) && !no_account {
+    if given(id.account_id) && !id.account_is_anonymous() {
         d.open("account");
         d.keyword("uid", id.account_id);
         d.lit("type", "AWS Account");
@@ -919,6 +911,19 @@ fn write_unmapped(
         }
         d.close();
     }
+    write_other_and_truncated(d, scratch, truncated.as_slice(), cap);
+    d.close();
+    d.close();
+}
+
+/// `unmapped.trailhose.other` (members no field takes) and `.truncated` (the fields cut to the
+/// cap, `other` among them when it was cut); true when `other` was cut.
+fn write_other_and_truncated(
+    d: &mut DocWriter<'_>,
+    scratch: &Scratch,
+    truncated: &[Option<&str>],
+    cap: usize,
+) -> bool {
     let unmapped_cut = scratch.write_unmapped(d, "other", cap);
     d.open_array("truncated");
     for t in truncated.iter().flatten() {
@@ -928,8 +933,7 @@ fn write_unmapped(
         d.lit("", "unmapped.trailhose.other");
     }
     d.close();
-    d.close();
-    d.close();
+    unmapped_cut
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
-use super::fields::{parse_event_time, write_json_str};
+use super::fields::{parse_event_time, write_json_str, ANONYMOUS_PRINCIPAL};
 use super::fields::{IdentityView, RecordView};
 use super::json_writer::{as_bool, write_compact};
 
@@ -363,7 +363,6 @@ impl<'a> TrailFields<'a> {
     /// enrichment never pay for it.
     pub fn unplaced(&self) -> Unplaced {
         let id = &self.identity;
-        let s = |v: V<'a>| v.and_then(|v| v.into_string());
         let top = self.has_unknown
             || self.odd_values
             || (self.event_time.is_some() && self.event_time_secs.is_none())
@@ -376,7 +375,7 @@ impl<'a> TrailFields<'a> {
             || id
                 .user_name
                 .is_some_and(|u| !identity_placeable("userName", u))
-            || s(id.account_id) == Some("ANONYMOUS_PRINCIPAL")
+            || id.account_is_anonymous()
             || id.session_context_odd
             || (id.creation_date.is_some() && id.creation_time().is_none());
         Unplaced { top, identity }
@@ -427,12 +426,12 @@ impl<'a> TrailFields<'a> {
         self.request_parameters?.get(key)?.into_string()
     }
 
-    /// Writes the members no mapping places as one compact JSON object (`{}` when none):
+    /// Writes the members no mapping places (where `unplaced`, from `unplaced()`, says there
+    /// are some) as one compact JSON object (`{}` when none):
     /// unknown top-level members, and `userIdentity` members beyond the known ones.
-    pub fn write_unmapped(&self, out: &mut Vec<u8>) {
+    pub fn write_unmapped(&self, unplaced: Unplaced, out: &mut Vec<u8>) {
         out.push(b'{');
         let mut first = true;
-        let unplaced = self.unplaced();
         if unplaced.top {
             if let Some(obj) = self.record.and_then(|r| r.as_object()) {
                 for (k, v) in obj.iter() {
@@ -467,8 +466,9 @@ impl<'a> TrailFields<'a> {
                         }
                         continue;
                     }
+                    // (A `sessionContext` that is no object is placed by no mapping.)
                     let known = KNOWN_IDENTITY.contains(&k)
-                        && (k != "sessionContext" || !session_context_has_unknown(v))
+                        && k != "sessionContext"
                         && identity_placeable(k, v);
                     if !known && !v.is_null() {
                         write_member(out, &mut inner_first, k, v);
@@ -628,7 +628,7 @@ fn identity_placeable(key: &str, v: Value<'_, '_>) -> bool {
     match key {
         "userName" => v.is_null() || v.into_string().is_some(),
         // Not an account: ECS's `cloud.account.id` takes the recipient's instead.
-        "accountId" => v.into_string() != Some("ANONYMOUS_PRINCIPAL"),
+        "accountId" => v.into_string() != Some(ANONYMOUS_PRINCIPAL),
         _ => true,
     }
 }
@@ -640,14 +640,13 @@ fn carries_nothing(v: Value<'_, '_>) -> bool {
         || v.as_array().is_some_and(|a| a.is_empty())
 }
 
-fn session_context_has_unknown(v: Value<'_, '_>) -> bool {
-    match v.as_object() {
-        Some(_) => session_context_unknown_parts(v).next().is_some(),
-        None => !v.is_null(),
-    }
-}
-
 impl<'a> IdentityFields<'a> {
+    /// Whether `accountId` is `ANONYMOUS_PRINCIPAL`, which is no account: the mappings then
+    /// write no account for the caller (the value itself goes to `unmapped`).
+    pub fn account_is_anonymous(&self) -> bool {
+        self.account_id.and_then(|a| a.into_string()) == Some(ANONYMOUS_PRINCIPAL)
+    }
+
     /// `sessionContext.attributes.creationDate` as ISO 8601 (also from the basic form some
     /// records use, `20131102T010628Z`) and in milliseconds since the epoch.
     pub fn creation_time(&self) -> Option<(std::borrow::Cow<'a, str>, i64)> {
@@ -769,7 +768,7 @@ mod tests {
         let f = TrailFields::read(tape.as_value());
         assert!(f.has_unknown && f.identity.has_unknown);
         let mut out = Vec::new();
-        f.write_unmapped(&mut out);
+        f.write_unmapped(f.unplaced(), &mut out);
         let back: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             back,
@@ -793,7 +792,7 @@ mod tests {
         let f = TrailFields::read(tape.as_value());
         assert!(!f.has_unknown && !f.identity.has_unknown);
         let mut out = Vec::new();
-        f.write_unmapped(&mut out);
+        f.write_unmapped(f.unplaced(), &mut out);
         assert_eq!(out, b"{}");
     }
 }
