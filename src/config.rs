@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
 use crate::sink::ndjson::NdjsonSinkConfig;
+use crate::sink::scripted::ScriptedSinkConfig;
+use crate::sink::SinkSpec;
 use crate::source::s3::S3SourceConfig;
 use crate::source::sqs::SqsSourceConfig;
 use crate::transform::attribution::AttributionLimits;
@@ -148,21 +150,47 @@ impl SourceConfig {
     }
 }
 
-/// `[[sink]]`, chosen by `type`.
+/// `[[sink]]`, chosen by `type`: one variant per sink type, each its own config struct that
+/// validates itself and builds its sink (see `sink::SinkSpec`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkConfig {
     /// Newline-delimited JSON, one record per line.
     Ndjson(NdjsonSinkConfig),
+    /// A sink whose answers a test scripts; built in code only.
+    #[serde(skip)]
+    Scripted(ScriptedSinkConfig),
 }
 
 impl SinkConfig {
-    /// The format this sink's events are written in.
-    pub fn format(&self) -> Format {
+    /// This sink's type, as the contract every sink type implements.
+    pub fn spec(&self) -> &dyn SinkSpec {
         match self {
-            SinkConfig::Ndjson(c) => c.format,
+            SinkConfig::Ndjson(c) => c,
+            SinkConfig::Scripted(c) => c,
         }
     }
+
+    /// The format this sink's events are written in.
+    pub fn format(&self) -> Format {
+        self.spec().format()
+    }
+}
+
+/// Each sink's id: its `name`, or `<type>_<n>` (the n-th sink of that type, from 0).
+pub fn sink_ids(sinks: &[SinkConfig]) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    sinks
+        .iter()
+        .map(|s| {
+            let spec = s.spec();
+            let kind = spec.type_name();
+            let n = seen.iter().filter(|t| **t == kind).count();
+            seen.push(kind);
+            spec.name()
+                .map_or_else(|| format!("{kind}_{n}"), str::to_string)
+        })
+        .collect()
 }
 
 /// `[pipeline]`: how much work is in flight, which bounds memory (see the README).
@@ -181,8 +209,14 @@ pub struct PipelineBounds {
     pub max_record_bytes: usize,
     /// The deepest nesting accepted inside a record.
     pub max_depth: u32,
-    /// Where bad input goes (one JSON line each); none: only logged and counted.
+    /// Where bad input and records sinks rejected go (one JSON line each); none: only logged
+    /// and counted.
     pub dead_letter: Option<PathBuf>,
+    /// Append to the dead-letter file (cutting a partial last line a killed run left) instead
+    /// of starting it empty.
+    pub dead_letter_append: bool,
+    /// fsync the dead-letter file before the inputs its lines came from are acknowledged.
+    pub dead_letter_sync: bool,
 }
 
 impl Default for PipelineBounds {
@@ -196,6 +230,8 @@ impl Default for PipelineBounds {
             max_record_bytes: split.max_record_bytes,
             max_depth: split.max_depth,
             dead_letter: None,
+            dead_letter_append: false,
+            dead_letter_sync: false,
         }
     }
 }
@@ -322,10 +358,34 @@ impl PipelineConfig {
         let stdout_sinks = self
             .sinks
             .iter()
-            .filter(|s| matches!(s, SinkConfig::Ndjson(c) if c.is_stdout()))
+            .filter(|s| s.spec().writes_stdout())
             .count();
         if stdout_sinks > 1 {
             return Err("more than one [[sink]] writes to stdout: give all but one a path".into());
+        }
+        let ids = sink_ids(&self.sinks);
+        for (i, (sink, id)) in self.sinks.iter().zip(&ids).enumerate() {
+            let key = format!("sink[{i}]");
+            if let Some(name) = sink.spec().name() {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(format!("{key}.name = \"{name}\" is not a valid name: use letters, digits, _ and - (it labels the sink's metrics)"));
+                }
+            }
+            if let Some(j) = ids[..i].iter().position(|other| other == id) {
+                return Err(format!(
+                    "{key} and sink[{j}] are both named \"{id}\": give each [[sink]] its own name"
+                ));
+            }
+            sink.spec().validate(&key)?;
+        }
+        if self.pipeline.dead_letter.is_none()
+            && (self.pipeline.dead_letter_append || self.pipeline.dead_letter_sync)
+        {
+            return Err("pipeline.dead_letter_append and dead_letter_sync apply to a dead-letter file: set pipeline.dead_letter or remove them".into());
         }
         let b = &self.pipeline;
         check_range(

@@ -46,6 +46,9 @@ enum Command {
     Validate {
         /// The pipeline config (TOML).
         config: PathBuf,
+        /// Also check that every sink can be reached (without writing to it).
+        #[arg(long)]
+        check_connectivity: bool,
     },
     /// Write a realistic synthetic CloudTrail archive in the trail's S3 key layout.
     Gen(GenArgs),
@@ -275,9 +278,23 @@ fn try_main(cli: Cli) -> i32 {
                 exit::USAGE
             }
         },
-        Command::Validate { config: path } => match PipelineConfig::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
+        Command::Validate {
+            config: path,
+            check_connectivity,
+        } => match PipelineConfig::load(&path) {
+            Ok(config) => {
+                if check_connectivity {
+                    if let Err(e) = pipeline::check_connectivity(&config) {
+                        eprintln!("trailhose: error: {}: {e}", path.display());
+                        return exit::USAGE;
+                    }
+                }
+                let reached = if check_connectivity {
+                    " (every sink reachable)"
+                } else {
+                    ""
+                };
+                println!("{}: ok{reached}", path.display());
                 exit::CLEAN
             }
             Err(e) => {
@@ -422,6 +439,7 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         sinks: vec![SinkConfig::Ndjson(NdjsonSinkConfig {
             path: args.output,
             format: args.format,
+            ..NdjsonSinkConfig::default()
         })],
         pipeline: PipelineBounds {
             workers: args.workers,

@@ -26,8 +26,17 @@ pub const INPUT_BYTES: &str = "trailhose_input_bytes_total";
 pub const DECOMPRESSED_BYTES: &str = "trailhose_decompressed_bytes_total";
 /// CloudTrail records decoded.
 pub const RECORDS_IN: &str = "trailhose_records_in_total";
-/// Records written by a sink; label `sink`.
+/// Records a sink delivered; label `sink` (the sink's id).
 pub const RECORDS_OUT: &str = "trailhose_records_out_total";
+/// Requests a sink sent; labels `sink`, `result` (`delivered`, `partial`: some records were
+/// answered one by one, `retry`, `fatal`).
+pub const SINK_REQUESTS: &str = "trailhose_sink_requests_total";
+/// Retries of a sink's requests (whole or of some records); label `sink`.
+pub const SINK_RETRIES: &str = "trailhose_sink_retries_total";
+/// Records a sink rejected (they go to the dead-letter output); label `sink`.
+pub const SINK_REJECTED: &str = "trailhose_sink_records_rejected_total";
+/// Time a sink's request took, answered or timed out; label `sink`.
+pub const SINK_REQUEST_SECONDS: &str = "trailhose_sink_request_duration_seconds";
 /// Records dropped on purpose (repeated deliveries, filters); label `reason` (see
 /// `DropReason::label`).
 pub const EVENTS_DROPPED: &str = "trailhose_events_dropped_total";
@@ -87,6 +96,12 @@ const BLOB_SECONDS_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
 ];
 
+/// Buckets for sink requests: a local write takes microseconds, an HTTP bulk request up to
+/// the request timeout.
+const SINK_REQUEST_SECONDS_BUCKETS: [f64; 12] = [
+    0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 120.0,
+];
+
 /// Gives every metric its help text and unit.
 pub fn describe() {
     describe_counter!(INPUTS, "Inputs (files, stdin) opened.");
@@ -110,7 +125,21 @@ pub fn describe() {
         "Bytes after decompression."
     );
     describe_counter!(RECORDS_IN, "CloudTrail records decoded.");
-    describe_counter!(RECORDS_OUT, "Records written by a sink.");
+    describe_counter!(RECORDS_OUT, "Records a sink delivered.");
+    describe_counter!(
+        SINK_REQUESTS,
+        "Requests a sink sent, by result (delivered, partial, retry, fatal)."
+    );
+    describe_counter!(SINK_RETRIES, "Retries of a sink's requests.");
+    describe_counter!(
+        SINK_REJECTED,
+        "Records a sink rejected; they go to the dead-letter output."
+    );
+    describe_histogram!(
+        SINK_REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time a sink's request took, answered or timed out."
+    );
     describe_counter!(ERRORS, "Bad input, by kind.");
     describe_counter!(
         EVENTS_DROPPED,
@@ -191,6 +220,11 @@ pub fn install_recorder() -> Result<PrometheusHandle, String> {
         .set_buckets_for_metric(
             Matcher::Full(BLOB_SECONDS.to_string()),
             &BLOB_SECONDS_BUCKETS,
+        )
+        .map_err(|e| format!("metrics buckets: {e}"))?
+        .set_buckets_for_metric(
+            Matcher::Full(SINK_REQUEST_SECONDS.to_string()),
+            &SINK_REQUEST_SECONDS_BUCKETS,
         )
         .map_err(|e| format!("metrics buckets: {e}"))?
         .install_recorder()

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters shared by every stage of one run.
 #[derive(Debug, Default)]
 pub struct RunStats {
+    /// Inputs finished, acknowledged or not.
     pub inputs_done: AtomicU64,
+    /// Inputs whose every record every sink delivered (or dead-lettered, or that were dropped).
+    pub inputs_acked: AtomicU64,
     /// How many inputs there are in all, once known (0 until then).
     pub inputs_known: AtomicU64,
     /// Total compressed bytes of the inputs, once known (0 until then).
@@ -22,6 +25,8 @@ pub struct RunStats {
     /// Files and folders a directory walk passed over (hidden, empty).
     pub inputs_skipped: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Records a sink rejected (each in the dead-letter output when there is one).
+    pub rejected: AtomicU64,
     /// Threads that panicked (a bug): the run fails, their inputs stay unacknowledged.
     pub panics: AtomicU64,
 }

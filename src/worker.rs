@@ -16,7 +16,7 @@ use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
 use crate::metrics as m;
-use crate::sink::{Batch, BufferPool, SinkBatch};
+use crate::sink::{Batch, BatchKeys, BufferPool, Keys, SinkBatch};
 use crate::stats::RunStats;
 use crate::transform::attribution::Actor;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
@@ -74,6 +74,8 @@ pub struct WorkerShared {
     pub normalized: bool,
     /// Batch buffers to reuse.
     pub buffers: Arc<BufferPool>,
+    /// Whether some sink reads records' keys (they are extracted only then).
+    pub wants_keys: bool,
 }
 
 impl WorkerShared {
@@ -152,7 +154,7 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     {
         panic!("TRAILHOSE_DEBUG_PANIC_ON matched {origin}");
     }
-    let mut out = BlobOutput::new(shared, &ack);
+    let mut out = BlobOutput::new(shared, &ack, origin.clone());
     out.live = matches!(input, BlobInput::Stdin);
     // Small inputs are read whole and inflated in one call; the bound is the same for a file
     // and a fetched object (4 MiB per worker).
@@ -254,6 +256,14 @@ struct BlobOutput<'a> {
     ack: &'a AckToken,
     /// The current batch in each of `shared.formats`, in that order.
     bufs: Vec<Vec<u8>>,
+    /// Where each record's line ends, per format.
+    ends: Vec<Vec<usize>>,
+    /// The current batch's records' keys (when a sink wants them).
+    keys: BatchKeys,
+    /// The input the next record comes from (the blob's, or a held record's).
+    origin: Arc<str>,
+    /// The current batch's runs of records by input.
+    origins: Vec<(usize, Arc<str>)>,
     scratch: Scratch,
     records: u64,
     /// False once a batch could not be handed to some sink.
@@ -276,11 +286,15 @@ struct BlobOutput<'a> {
 }
 
 impl<'a> BlobOutput<'a> {
-    fn new(shared: &'a WorkerShared, ack: &'a AckToken) -> Self {
+    fn new(shared: &'a WorkerShared, ack: &'a AckToken, origin: Arc<str>) -> Self {
         BlobOutput {
             shared,
             ack,
             bufs: vec![Vec::new(); shared.formats.len()],
+            ends: vec![Vec::new(); shared.formats.len()],
+            keys: BatchKeys::default(),
+            origin,
+            origins: Vec::new(),
             scratch: Scratch::default(),
             records: 0,
             complete: true,
@@ -352,6 +366,7 @@ impl<'a> BlobOutput<'a> {
             if let Some(key) = shared.attribution.needs_issuer(v) {
                 let pushed_out = shared.window.hold(Waiting {
                     key: key.into(),
+                    origin: self.origin.clone(),
                     time: event_time(v),
                     bytes: bytes.to_vec(),
                     has_whitespace,
@@ -397,6 +412,14 @@ impl<'a> BlobOutput<'a> {
         enriched: Option<&Enriched<'_, '_>>,
     ) {
         let shared = self.shared;
+        if self
+            .origins
+            .last()
+            .is_none_or(|(_, o)| !Arc::ptr_eq(o, &self.origin))
+        {
+            self.origins
+                .push((self.records as usize, self.origin.clone()));
+        }
         self.records += 1;
         // Location and resources are looked up once for all formats.
         let geo = enriched.and_then(|e| {
@@ -413,14 +436,23 @@ impl<'a> BlobOutput<'a> {
             geo: geo.as_deref(),
             resources: &resources,
         };
-        // A record without a tape is parsed here, once, when some format needs its fields.
-        let needs_tape = record.is_none() && shared.formats.iter().any(|f| *f != Format::Raw);
+        // A record without a tape is parsed here, once, when some format or sink needs its
+        // fields.
+        let needs_tape = record.is_none()
+            && (shared.wants_keys || shared.formats.iter().any(|f| *f != Format::Raw));
         let mut own_copy = if needs_tape {
             bytes.to_vec()
         } else {
             Vec::new()
         };
         let mut own_tape = None;
+        if needs_tape {
+            own_tape = simd_json::to_tape(&mut own_copy).ok();
+        }
+        if shared.wants_keys {
+            let value = record.or_else(|| own_tape.as_ref().map(|t| t.as_value()));
+            self.keys.push(value.map(Keys::read).unwrap_or_default());
+        }
         for (i, format) in shared.formats.iter().enumerate() {
             let buf = &mut self.bufs[i];
             if *format == Format::Raw {
@@ -435,9 +467,6 @@ impl<'a> BlobOutput<'a> {
             let value = match record {
                 Some(v) => v,
                 None => {
-                    if own_tape.is_none() {
-                        own_tape = simd_json::to_tape(&mut own_copy).ok();
-                    }
                     match &own_tape {
                         Some(t) => t.as_value(),
                         None => {
@@ -467,6 +496,9 @@ impl<'a> BlobOutput<'a> {
                 Format::Raw => {}
             }
         }
+        for (ends, buf) in self.ends.iter_mut().zip(&self.bufs) {
+            ends.push(buf.len());
+        }
         if own_tape.is_some() {
             self.scratch.trim();
         }
@@ -475,7 +507,9 @@ impl<'a> BlobOutput<'a> {
     /// Writes records let out of the reorder window (their key arrived, or the window passed
     /// them by: then they are attributed as far as the table now allows, never guessed).
     fn release(&mut self, waiting: Vec<Waiting>) {
+        let own = self.origin.clone();
         for w in waiting {
+            self.origin = w.origin.clone();
             // simd-json rewrites its input: parse a copy, write the original bytes.
             let mut copy = w.bytes.clone();
             match simd_json::to_tape(&mut copy) {
@@ -487,6 +521,7 @@ impl<'a> BlobOutput<'a> {
             }
             self.held_acks.push(w.ack);
         }
+        self.origin = own;
     }
 
     /// Adds what was read since the last report to the run's counters and metrics: once per
@@ -521,13 +556,18 @@ impl<'a> BlobOutput<'a> {
             return;
         }
         let records = std::mem::take(&mut self.records);
+        let keys = std::mem::take(&mut self.keys);
+        let origins = std::mem::take(&mut self.origins);
         let batches: Vec<Arc<Batch>> = self
             .bufs
             .iter_mut()
-            .map(|b| {
+            .zip(&mut self.ends)
+            .map(|(b, ends)| {
                 Arc::new(Batch {
                     bytes: std::mem::replace(b, self.shared.buffers.take()),
-                    records,
+                    ends: std::mem::replace(ends, Vec::with_capacity(ends.capacity())),
+                    keys: keys.clone(),
+                    origins: origins.clone(),
                     pool: Some(self.shared.buffers.clone()),
                 })
             })
@@ -659,7 +699,7 @@ pub fn drain_reorder_window(shared: &WorkerShared) {
         return;
     }
     let root = AckToken::detached();
-    let mut out = BlobOutput::new(shared, &root);
+    let mut out = BlobOutput::new(shared, &root, Arc::from("the reorder window"));
     out.release(waiting);
     out.flush();
     drop(out);

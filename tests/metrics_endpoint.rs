@@ -151,7 +151,15 @@ fn live_scrape_counts_and_passes_promtool() {
         "{scrape}"
     );
     assert!(
-        scrape.contains("trailhose_channel_depth{channel=\"sink_0_ndjson\"}"),
+        scrape.contains("trailhose_channel_depth{channel=\"sink_ndjson_0\"}"),
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "trailhose_sink_records_rejected_total{sink=\"ndjson_0\"}"
+        ),
+        Some(0.0),
         "{scrape}"
     );
     assert!(
@@ -170,6 +178,63 @@ fn live_scrape_counts_and_passes_promtool() {
     assert_eq!(status.code(), Some(1), "bad records mean exit 1");
     let out = reader.join().expect("reader");
     assert_eq!(json_lines(&out).len(), 310);
+}
+
+/// Two sinks of one type are two series: each metric carries the sink's id (its `name`).
+#[test]
+fn each_sink_has_its_own_series() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("two.toml");
+    let archive = dir.path().join("archive.ndjson");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\nname = \"archive\"\npath = \"{}\"\n[[sink]]\ntype = \"ndjson\"\nformat = \"ecs\"\n[pipeline]\nbatch_bytes = 4096\n[metrics]\naddr = \"127.0.0.1:{port}\"\n",
+            archive.display()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(bin())
+        .args(["run", config.to_str().expect("path"), "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).expect("read");
+        out
+    });
+    for i in 0..10 {
+        writeln!(stdin, "{}", record(i)).expect("feed");
+    }
+    stdin.flush().expect("flush");
+    let scrape = scrape_until(port, "both sinks to deliver", |s| {
+        sample(s, "trailhose_records_out_total{sink=\"archive\"}") == Some(10.0)
+            && sample(s, "trailhose_records_out_total{sink=\"ndjson_1\"}") == Some(10.0)
+    });
+    assert!(
+        sample(
+            &scrape,
+            "trailhose_sink_requests_total{result=\"delivered\",sink=\"archive\"}"
+        )
+        .or_else(|| sample(
+            &scrape,
+            "trailhose_sink_requests_total{sink=\"archive\",result=\"delivered\"}"
+        ))
+        .is_some_and(|n| n >= 1.0),
+        "{scrape}"
+    );
+    assert_promtool_accepts(&scrape);
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(json_lines(&reader.join().expect("reader")).len(), 10);
+    assert_eq!(read_ndjson(&archive).len(), 10);
 }
 
 fn loop_get(port: u16, path: &str) -> (String, String) {

@@ -1,30 +1,38 @@
-//! The NDJSON sink: one record per line to stdout or a file. Runs on its own blocking thread;
-//! a batch is acknowledged once its bytes are written to the operating system.
+//! The NDJSON sink: one record per line to stdout or a file. A batch is written with one
+//! `write` of its ready bytes (no per-record work), on a blocking thread, and counts as
+//! delivered once the operating system has it (and, with `sync = true`, the disk).
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use tokio::sync::mpsc::Receiver;
 
-use super::{SinkBatch, SinkOutcome};
-use crate::metrics as m;
-use crate::stats::RunStats;
+use super::line_file::LineFile;
+use super::{BuildError, Request, Response, Sink, SinkContext, SinkError, SinkFuture, SinkSpec};
 use crate::transform::normalize::Format;
 
 /// `[[sink]] type = "ndjson"`: newline-delimited JSON to stdout or a file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NdjsonSinkConfig {
-    /// The file to write (created or truncated); `-` or absent for stdout.
+    /// The sink's id in metrics and messages; default `ndjson_<n>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The file to write; `-` or absent for stdout.
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// The shape of each line: `raw`, `ecs` or `ocsf`.
     #[serde(default)]
     pub format: Format,
+    /// Keep the file and append to it (after cutting a partial last line a killed run left),
+    /// instead of starting it empty. For resumed replays and services.
+    #[serde(default)]
+    pub append: bool,
+    /// fsync after every batch, before it is acknowledged: survives a power loss, at the cost
+    /// of a disk flush per batch.
+    #[serde(default)]
+    pub sync: bool,
 }
 
 impl NdjsonSinkConfig {
@@ -34,56 +42,162 @@ impl NdjsonSinkConfig {
     }
 }
 
-/// An open NDJSON output.
-pub struct NdjsonSink {
-    name: String,
-    out: Box<dyn Write + Send>,
-}
+impl SinkSpec for NdjsonSinkConfig {
+    fn type_name(&self) -> &'static str {
+        "ndjson"
+    }
 
-impl NdjsonSink {
-    /// Opens the output: creates the file now, so a bad path is a start-up error.
-    pub fn open(config: &NdjsonSinkConfig) -> Result<Self, String> {
-        if config.is_stdout() {
-            return Ok(NdjsonSink {
-                name: "stdout".into(),
-                out: Box::new(io::stdout()),
-            });
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn format(&self) -> Format {
+        self.format
+    }
+
+    fn validate(&self, key: &str) -> Result<(), String> {
+        if self.is_stdout() && (self.append || self.sync) {
+            let what = if self.append { "append" } else { "sync" };
+            return Err(format!(
+                "{key}.{what} = true applies to a file, and this sink writes to stdout: give it a path or remove {what}"
+            ));
         }
-        let path = config.path.clone().unwrap_or_default();
-        let file = File::create(&path)
-            .map_err(|e| format!("cannot create output file {}: {e}", path.display()))?;
-        Ok(NdjsonSink {
-            name: path.display().to_string(),
-            out: Box::new(file),
+        Ok(())
+    }
+
+    fn writes_stdout(&self) -> bool {
+        self.is_stdout()
+    }
+
+    /// The file's folder exists, and the file, if it exists, can be written (opened without
+    /// being changed).
+    fn healthcheck(&self, cx: &SinkContext) -> SinkFuture<'static, Result<(), SinkError>> {
+        let path = (!self.is_stdout()).then(|| self.path.clone().unwrap_or_default());
+        let id = cx.id.to_string();
+        Box::pin(async move {
+            let Some(path) = path else { return Ok(()) };
+            let folder = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !folder.is_dir() {
+                return Err(SinkError::Refused(format!(
+                    "sink {id}: the folder {} does not exist",
+                    folder.display()
+                )));
+            }
+            if path.exists() {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| SinkError::Io {
+                        target: path.display().to_string(),
+                        source,
+                    })?;
+            }
+            Ok(())
         })
     }
 
-    /// Writes batches until the channel closes. Each batch is one `write_all` of ready bytes:
-    /// no per-record work happens here.
-    pub fn run(mut self, mut rx: Receiver<SinkBatch>, stats: Arc<RunStats>) -> SinkOutcome {
-        let records_out = metrics::counter!(m::RECORDS_OUT, "sink" => "ndjson");
-        while let Some(sink_batch) = rx.blocking_recv() {
-            let batch = sink_batch.batch.clone();
-            if let Err(e) = self
-                .out
-                .write_all(&batch.bytes)
-                .and_then(|_| self.out.flush())
-            {
-                // Dropped unacknowledged: its inputs are reported not done.
-                drop(sink_batch);
-                rx.close();
-                return if e.kind() == io::ErrorKind::BrokenPipe {
-                    SinkOutcome::Closed
-                } else {
-                    SinkOutcome::Failed(format!("writing to {}: {e}", self.name))
-                };
-            }
-            records_out.increment(batch.records);
-            stats
-                .records_out
-                .fetch_add(batch.records, Ordering::Relaxed);
-            sink_batch.ack();
+    fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
+        if self.is_stdout() {
+            return Ok(Arc::new(NdjsonSink {
+                target: "stdout".into(),
+                out: Arc::new(Mutex::new(Output::Stdout(io::stdout()))),
+            }));
         }
-        SinkOutcome::Done
+        let path = self.path.clone().unwrap_or_default();
+        let open = LineFile::open(&path, self.append, self.sync);
+        let (file, cut) = open.map_err(|source| BuildError::Open {
+            id: cx.id.to_string(),
+            path: path.display().to_string(),
+            source,
+        })?;
+        if cut > 0 {
+            eprintln!(
+                "trailhose: sink {}: cut {cut} bytes of a partial last line from {} (left by a run that was killed; those records were not acknowledged and are read again)",
+                cx.id,
+                path.display()
+            );
+        }
+        Ok(Arc::new(NdjsonSink {
+            target: path.display().to_string(),
+            out: Arc::new(Mutex::new(Output::File(file))),
+        }))
+    }
+}
+
+enum Output {
+    Stdout(io::Stdout),
+    File(LineFile),
+}
+
+impl Output {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Stdout(s) => s,
+            Output::File(f) => f,
+        }
+    }
+}
+
+/// An open NDJSON output.
+pub struct NdjsonSink {
+    target: String,
+    out: Arc<Mutex<Output>>,
+}
+
+impl NdjsonSink {
+    /// Runs `write` on the output on a blocking thread (a pipe or a disk may block).
+    async fn blocking(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+    ) -> Result<(), SinkError> {
+        let out = self.out.clone();
+        let done = tokio::task::spawn_blocking(move || match out.lock() {
+            Ok(mut out) => write(out.writer()),
+            Err(_) => Err(io::Error::other("output lock poisoned")),
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Err(SinkError::Closed),
+            Ok(Err(source)) => Err(SinkError::Io {
+                target: self.target.clone(),
+                source,
+            }),
+            Err(e) => Err(SinkError::Internal(format!("writer thread: {e}"))),
+        }
+    }
+}
+
+impl Sink for NdjsonSink {
+    fn deliver<'a>(&'a self, request: &'a Request) -> SinkFuture<'a, Response> {
+        let request = request.clone();
+        Box::pin(async move {
+            let written = self
+                .blocking(move |out| {
+                    match request.contiguous_lines() {
+                        Some(lines) => out.write_all(lines)?,
+                        None => {
+                            for i in request.indexes() {
+                                out.write_all(request.batch.line(i))?;
+                            }
+                        }
+                    }
+                    out.flush()
+                })
+                .await;
+            // A failed write may have written part of the batch: retrying would repeat
+            // it, so the run stops and the batch's inputs stay unacknowledged.
+            match written {
+                Ok(()) => Response::Delivered,
+                Err(e) => Response::Fatal(e),
+            }
+        })
+    }
+
+    fn close(&self) -> SinkFuture<'_, Result<(), SinkError>> {
+        Box::pin(self.blocking(|out| out.flush()))
     }
 }

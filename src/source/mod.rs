@@ -1,5 +1,6 @@
 //! Sources: where blobs come from. Each source lists its inputs in the order they should be
-//! read and hands them on as blobs with ack tokens; it never decodes.
+//! read and hands them on as blobs with ack tokens; it never decodes. `run_source` runs the
+//! configured one on the source thread.
 
 pub mod aws;
 pub mod dir;
@@ -7,3 +8,176 @@ pub mod s3;
 pub mod sqs;
 pub mod stdin;
 pub mod trail_layout;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::Sender;
+
+use crate::blob::{AckToken, Blob, BlobInput};
+use crate::config::SourceConfig;
+use crate::metrics as m;
+use crate::stats::RunStats;
+use dir::{Walk, WalkOptions};
+use s3::S3Progress;
+
+/// Lists the source's inputs in order and hands them to the workers as blobs.
+pub fn run_source(
+    source: &SourceConfig,
+    blobs: &Sender<Blob>,
+    stats: &Arc<RunStats>,
+    stop: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
+    s3_progress: Option<Arc<S3Progress>>,
+) -> Result<(), String> {
+    // `then` runs with the input's outcome too (the S3 checkpoint, SQS deletes).
+    let send_then = |origin: Arc<str>,
+                     input: BlobInput,
+                     size: Option<u64>,
+                     kind: &'static str,
+                     then: Option<Box<dyn FnOnce(bool) + Send>>|
+     -> bool {
+        {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            metrics::counter!(m::INPUTS, "source" => kind).increment(1);
+            let st = stats.clone();
+            let ack = AckToken::new(move |ok| {
+                if ok {
+                    RunStats::add(&st.inputs_acked, 1);
+                    metrics::counter!(m::INPUTS_ACKED).increment(1);
+                } else {
+                    metrics::counter!(m::INPUTS_FAILED).increment(1);
+                }
+                RunStats::add(&st.inputs_done, 1);
+                if let Some(then) = then {
+                    then(ok);
+                }
+            });
+            blobs
+                .send(Blob {
+                    origin,
+                    input,
+                    size,
+                    ack,
+                })
+                .is_ok()
+        }
+    };
+    let send = |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| {
+        send_then(origin, input, size, kind, None)
+    };
+    match source {
+        SourceConfig::S3(c) => {
+            let progress =
+                s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
+            forward_network_source(c.fetch_concurrency, "s3", &send_then, |hand_on| {
+                runtime.block_on(async {
+                    let client = c.aws.s3().await;
+                    s3::run(c, client, progress.clone(), stop, hand_on).await
+                })
+            })?;
+        }
+        SourceConfig::Sqs(c) => {
+            forward_network_source(c.fetch_concurrency, "sqs", &send_then, |hand_on| {
+                runtime.block_on(sqs::run(c, stop, hand_on))
+            })?;
+        }
+        SourceConfig::Stdin {} => {
+            send(
+                Arc::from(stdin::STDIN_ORIGIN),
+                BlobInput::Stdin,
+                None,
+                "stdin",
+            );
+        }
+        SourceConfig::Dir { paths, hidden } => {
+            let (std_in, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                paths.iter().cloned().partition(|p| p.as_os_str() == "-");
+            if !std_in.is_empty()
+                && !send(
+                    Arc::from(stdin::STDIN_ORIGIN),
+                    BlobInput::Stdin,
+                    None,
+                    "stdin",
+                )
+            {
+                return Ok(());
+            }
+            if !files.is_empty() {
+                let walk = Walk {
+                    options: WalkOptions { hidden: *hidden },
+                    emit: &mut |f| {
+                        let origin: Arc<str> = Arc::from(f.path.display().to_string());
+                        send(origin, BlobInput::File(f.path), Some(f.size), "dir")
+                    },
+                    skipped: &mut |_, why| {
+                        RunStats::add(&stats.inputs_skipped, 1);
+                        metrics::counter!(m::INPUTS_SKIPPED, "reason" => why.label()).increment(1);
+                    },
+                };
+                dir::walk_in_time_order(&files, walk)
+                    .map_err(|e| format!("listing {}: {e}", display_paths(&files)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a source calls to hand on one input (with what to run once it is done).
+type SendInput<'a> = dyn Fn(Arc<str>, BlobInput, Option<u64>, &'static str, Option<Box<dyn FnOnce(bool) + Send>>) -> bool
+    + Sync
+    + 'a;
+
+/// Runs a network source (async, on the runtime) with a forwarding thread that passes what it
+/// hands on to the blob channel, whose sends block: the source itself never blocks, so its
+/// fetches overlap while the workers are busy.
+fn forward_network_source(
+    ahead: usize,
+    kind: &'static str,
+    send_then: &SendInput<'_>,
+    run: impl FnOnce(s3::HandOn) -> Result<(), String>,
+) -> Result<(), String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<s3::Handed>(ahead.max(1));
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Some(h) = rx.blocking_recv() {
+                if !send_then(
+                    h.origin,
+                    BlobInput::Stream(h.input),
+                    h.size,
+                    kind,
+                    Some(h.then),
+                ) {
+                    break;
+                }
+            }
+            // Dropping the receiver ends the source's sends: the run is stopping.
+        });
+        run(tx)
+    })
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Sums the inputs' sizes in the background, for the progress line's ETA.
+pub fn spawn_sizer(paths: Vec<PathBuf>, options: WalkOptions, stats: Arc<RunStats>) {
+    let files: Vec<PathBuf> = paths.into_iter().filter(|p| p.as_os_str() != "-").collect();
+    let _ = thread::Builder::new()
+        .name("trailhose-sizer".into())
+        .spawn(move || {
+            if let Ok((count, bytes)) = dir::total_size(&files, options) {
+                stats.inputs_known.store(count, Ordering::Relaxed);
+                stats.input_bytes_known.store(bytes, Ordering::Relaxed);
+            }
+        });
+}

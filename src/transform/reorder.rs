@@ -39,6 +39,8 @@ impl Default for ReorderLimits {
 pub struct Waiting {
     /// The temporary key it waits for.
     pub key: Box<str>,
+    /// The input it came from (for messages and dead letters).
+    pub origin: std::sync::Arc<str>,
     pub time: i64,
     /// The record's bytes, as read.
     pub bytes: Vec<u8>,
@@ -216,6 +218,7 @@ mod tests {
     fn waiting(key: &str, time: i64, size: usize) -> Waiting {
         Waiting {
             key: key.into(),
+            origin: std::sync::Arc::from("test"),
             time,
             bytes: vec![b'x'; size],
             has_whitespace: false,
