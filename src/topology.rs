@@ -3,8 +3,9 @@
 //! `build` opens everything that can fail at start (sinks, the dead-letter file, state, GeoIP
 //! databases, the metrics port) before any input is read. `start` joins the stages with bounded
 //! channels and starts them: one source thread lists inputs; `workers` decode threads each take
-//! whole blobs; each sink's delivery loop runs on the tokio runtime, fed by its own bounded
-//! channel. `finish` shuts them down in order (source, workers, the reorder window, sinks, state),
+//! whole blobs; each sink's delivery loop runs on a thread of its own (a small tokio runtime:
+//! a sink writing a local stream may block there without holding up anything else, and a batch
+//! costs one thread wake-up, as a plain writer thread would), fed by its own bounded channel. `finish` shuts them down in order (source, workers, the reorder window, sinks, state),
 //! so every batch a worker produced is delivered or its input is reported unacknowledged.
 //!
 //! A slow sink fills its channel, the workers block, the source blocks on the blob channel:
@@ -230,7 +231,14 @@ impl<'c> Topology<'c> {
                 dead_letter: self.dead_letter.clone(),
                 stop: stop.clone(),
             };
-            sink_tasks.push((built.id.clone(), self.runtime.spawn(driver.run(rx))));
+            let thread = thread::Builder::new()
+                .name(format!("trailhose-sink-{}", built.id))
+                .spawn(move || driver.run_on_own_thread(rx))
+                .map_err(|source| StartError::Thread {
+                    what: format!("sink {}", built.id),
+                    source,
+                })?;
+            sink_tasks.push((built.id.clone(), thread));
             probes.push((
                 format!("sink_{}", built.id),
                 Box::new(move || {
@@ -415,7 +423,7 @@ pub struct Running<'c> {
     source: thread::JoinHandle<Result<(), String>>,
     worker_threads: Vec<thread::JoinHandle<()>>,
     shared: Arc<WorkerShared>,
-    sink_tasks: Vec<(Arc<str>, tokio::task::JoinHandle<SinkOutcome>)>,
+    sink_tasks: Vec<(Arc<str>, thread::JoinHandle<SinkOutcome>)>,
     monitor: Monitor,
     checkpoints_done: Arc<AtomicBool>,
     checkpointer: Option<thread::JoinHandle<()>>,
@@ -464,16 +472,16 @@ impl Running<'_> {
         }
         // The last sender handles go with it: each sink drains its channel and ends.
         drop(self.shared);
-        let outcomes = self.runtime.block_on(async {
-            let mut outcomes = Vec::new();
-            for (id, task) in self.sink_tasks {
-                let outcome = task.await.unwrap_or_else(|e| {
-                    SinkOutcome::Failed(SinkError::Internal(format!("the sink panicked: {e}")))
+        let outcomes: Vec<(Arc<str>, SinkOutcome)> = self
+            .sink_tasks
+            .into_iter()
+            .map(|(id, thread)| {
+                let outcome = thread.join().unwrap_or_else(|_| {
+                    SinkOutcome::Failed(SinkError::Internal("the sink's thread panicked".into()))
                 });
-                outcomes.push((id, outcome));
-            }
-            outcomes
-        });
+                (id, outcome)
+            })
+            .collect();
         self.monitor.finish();
         if let Some(dl) = &self.dead_letter {
             if let Err(e) = dl.flush() {

@@ -211,7 +211,7 @@ fn a_failing_sink_stops_the_run_with_exit_3() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("sink failed") && err.contains("/dev/full"),
+        err.contains("sink ndjson_0 failed") && err.contains("/dev/full"),
         "{err}"
     );
 }

@@ -171,6 +171,19 @@ struct Shared {
 }
 
 impl SinkDriver {
+    /// Runs the delivery loop on the calling thread, in a tokio runtime of its own.
+    pub fn run_on_own_thread(self, rx: Receiver<SinkBatch>) -> SinkOutcome {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(self.run(rx)),
+            Err(e) => SinkOutcome::Failed(SinkError::Internal(format!(
+                "cannot start the sink's runtime: {e}"
+            ))),
+        }
+    }
+
     /// Delivers batches until the channel closes (or the sink fails), then closes the sink.
     pub async fn run(self, mut rx: Receiver<SinkBatch>) -> SinkOutcome {
         let shared = Arc::new(Shared {

@@ -1,5 +1,5 @@
 //! The NDJSON sink: one record per line to stdout or a file. A batch is written with one
-//! `write` of its ready bytes (no per-record work), on a blocking thread, and counts as
+//! `write` of its ready bytes (no per-record work), on the sink's own thread, and counts as
 //! delivered once the operating system has it (and, with `sync = true`, the disk).
 
 use std::io::{self, Write};
@@ -103,7 +103,7 @@ impl SinkSpec for NdjsonSinkConfig {
         if self.is_stdout() {
             return Ok(Arc::new(NdjsonSink {
                 target: "stdout".into(),
-                out: Arc::new(Mutex::new(Output::Stdout(io::stdout()))),
+                out: Mutex::new(Output::Stdout(io::stdout())),
             }));
         }
         let path = self.path.clone().unwrap_or_default();
@@ -122,7 +122,7 @@ impl SinkSpec for NdjsonSinkConfig {
         }
         Ok(Arc::new(NdjsonSink {
             target: path.display().to_string(),
-            out: Arc::new(Mutex::new(Output::File(file))),
+            out: Mutex::new(Output::File(file)),
         }))
     }
 }
@@ -144,60 +144,52 @@ impl Output {
 /// An open NDJSON output.
 pub struct NdjsonSink {
     target: String,
-    out: Arc<Mutex<Output>>,
+    out: Mutex<Output>,
 }
 
 impl NdjsonSink {
-    /// Runs `write` on the output on a blocking thread (a pipe or a disk may block).
-    async fn blocking(
-        &self,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
-    ) -> Result<(), SinkError> {
-        let out = self.out.clone();
-        let done = tokio::task::spawn_blocking(move || match out.lock() {
+    /// Runs `write` on the output. It blocks when a pipe's reader or the disk is slow: that
+    /// is backpressure, and it holds up only this sink's own thread.
+    fn write(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), SinkError> {
+        let written = match self.out.lock() {
             Ok(mut out) => write(out.writer()),
             Err(_) => Err(io::Error::other("output lock poisoned")),
-        })
-        .await;
-        match done {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Err(SinkError::Closed),
-            Ok(Err(source)) => Err(SinkError::Io {
+        };
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(SinkError::Closed),
+            Err(source) => Err(SinkError::Io {
                 target: self.target.clone(),
                 source,
             }),
-            Err(e) => Err(SinkError::Internal(format!("writer thread: {e}"))),
         }
     }
 }
 
 impl Sink for NdjsonSink {
     fn deliver<'a>(&'a self, request: &'a Request) -> SinkFuture<'a, Response> {
-        let request = request.clone();
-        Box::pin(async move {
-            let written = self
-                .blocking(move |out| {
-                    match request.contiguous_lines() {
-                        Some(lines) => out.write_all(lines)?,
-                        None => {
-                            for i in request.indexes() {
-                                out.write_all(request.batch.line(i))?;
-                            }
-                        }
+        let written = self.write(|out| {
+            match request.contiguous_lines() {
+                Some(lines) => out.write_all(lines)?,
+                None => {
+                    for i in request.indexes() {
+                        out.write_all(request.batch.line(i))?;
                     }
-                    out.flush()
-                })
-                .await;
-            // A failed write may have written part of the batch: retrying would repeat
-            // it, so the run stops and the batch's inputs stay unacknowledged.
-            match written {
-                Ok(()) => Response::Delivered,
-                Err(e) => Response::Fatal(e),
+                }
             }
-        })
+            out.flush()
+        });
+        // A failed write may have written part of the batch: retrying would repeat it, so the
+        // run stops and the batch's inputs stay unacknowledged.
+        let response = match written {
+            Ok(()) => Response::Delivered,
+            Err(e) => Response::Fatal(e),
+        };
+        Box::pin(async move { response })
     }
 
     fn close(&self) -> SinkFuture<'_, Result<(), SinkError>> {
-        Box::pin(self.blocking(|out| out.flush()))
+        let closed = self.write(|out| out.flush());
+        Box::pin(async move { closed })
     }
 }
