@@ -63,10 +63,12 @@ pub enum StartError {
     Sink(#[from] BuildError),
     #[error("sink {id} cannot be reached: {error}")]
     Unreachable { id: String, error: SinkError },
-    #[error("state: {0}")]
-    State(String),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     #[error("{0}")]
-    GeoIp(String),
+    Checkpoint(String),
+    #[error(transparent)]
+    GeoIp(#[from] crate::transform::geoip::GeoIpError),
 }
 
 /// What a run did.

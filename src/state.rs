@@ -16,6 +16,26 @@ use std::path::{Path, PathBuf};
 use crate::transform::attribution::AttributionTable;
 use crate::transform::dedupe::{DedupeTable, KEY_ALGORITHM};
 
+/// Why the state directory or a file in it cannot be used; each names the path and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the state directory {}: {source}", .path.display())]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot open {}: {source}", .path.display())]
+    Open { path: PathBuf, source: io::Error },
+    #[error("the state directory {} is in use by another trailhose run: give each run its own --state (or [state] dir)", .path.display())]
+    InUse { path: PathBuf },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} is damaged{detail}; move it away to start afresh", .path.display())]
+    Damaged { path: PathBuf, detail: String },
+    /// Written with other event keys: its entries would never match this build's.
+    #[error("{} {why}; move it away (the next run remembers events afresh)", .path.display())]
+    OtherKeys { path: PathBuf, why: String },
+}
+
 const ATTRIBUTION_FILE: &str = "attribution.json";
 const DEDUPE_FILE: &str = "dedupe.bin";
 /// Where an S3 replay stands (`source::s3::S3Progress`).
@@ -38,26 +58,33 @@ pub struct StateDir {
 impl StateDir {
     /// Opens (creating) the directory and locks it: two runs sharing one state directory
     /// would overwrite each other's state.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        fs::create_dir_all(path)
-            .map_err(|e| format!("cannot create the state directory {}: {e}", path.display()))?;
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        fs::create_dir_all(path).map_err(|source| StateError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let lock_path = path.join("LOCK");
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+            .map_err(|source| StateError::Open {
+                path: lock_path.clone(),
+                source,
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "the state directory {} is in use by another trailhose run: give each run its own --state (or [state] dir)",
-                    path.display()
-                ))
+                return Err(StateError::InUse {
+                    path: path.to_path_buf(),
+                })
             }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", lock_path.display()))
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(StateError::Lock {
+                    path: lock_path,
+                    source,
+                })
             }
         }
         Ok(StateDir {
@@ -67,19 +94,18 @@ impl StateDir {
     }
 
     /// Loads the attribution table; returns the keys loaded.
-    pub fn load_attribution(&self, table: &AttributionTable) -> Result<usize, String> {
+    pub fn load_attribution(&self, table: &AttributionTable) -> Result<usize, StateError> {
         let path = self.path.join(ATTRIBUTION_FILE);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(StateError::Read { path, source }),
         };
-        let snapshot: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is damaged ({e}); move it away to start afresh",
-                path.display()
-            )
-        })?;
+        let snapshot: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| StateError::Damaged {
+                path: path.clone(),
+                detail: format!(" ({e})"),
+            })?;
         Ok(table.restore(&snapshot))
     }
 
@@ -90,24 +116,24 @@ impl StateDir {
     }
 
     /// Loads the remembered event ids; returns how many.
-    pub fn load_dedupe(&self, table: &DedupeTable) -> Result<usize, String> {
+    pub fn load_dedupe(&self, table: &DedupeTable) -> Result<usize, StateError> {
         let path = self.path.join(DEDUPE_FILE);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(StateError::Read { path, source }),
         };
-        let damaged = || {
-            format!(
-                "{} is damaged; move it away to start afresh",
-                path.display()
-            )
+        let damaged = || StateError::Damaged {
+            path: path.clone(),
+            detail: String::new(),
         };
         if bytes.starts_with(DEDUPE_MAGIC_V1) {
-            return Err(format!(
-                "{} was written by an older trailhose whose event keys may differ from this one's; move it away (the next run remembers events afresh)",
-                path.display()
-            ));
+            return Err(StateError::OtherKeys {
+                path: path.clone(),
+                why:
+                    "was written by an older trailhose whose event keys may differ from this one's"
+                        .into(),
+            });
         }
         let header = bytes
             .strip_prefix(DEDUPE_MAGIC.as_slice())
@@ -115,11 +141,13 @@ impl StateDir {
         let (&name_len, rest) = header.split_first().ok_or_else(damaged)?;
         let name = rest.get(..name_len as usize).ok_or_else(damaged)?;
         if name != KEY_ALGORITHM.as_bytes() {
-            return Err(format!(
-                "{} keys events with \"{}\", this trailhose with \"{KEY_ALGORITHM}\"; move it away (the next run remembers events afresh)",
-                path.display(),
-                String::from_utf8_lossy(name)
-            ));
+            return Err(StateError::OtherKeys {
+                path: path.clone(),
+                why: format!(
+                    "keys events with \"{}\", this trailhose with \"{KEY_ALGORITHM}\"",
+                    String::from_utf8_lossy(name)
+                ),
+            });
         }
         let body = &rest[name_len as usize..];
         if body.len() % 24 != 0 {
@@ -159,14 +187,12 @@ impl StateDir {
     }
 
     /// The S3 replay checkpoint, if an earlier run left one.
-    pub fn load_s3_checkpoint(&self) -> Result<Option<Vec<u8>>, String> {
-        match fs::read(self.path.join(S3_CHECKPOINT_FILE)) {
+    pub fn load_s3_checkpoint(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let path = self.path.join(S3_CHECKPOINT_FILE);
+        match fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!(
-                "cannot read {}: {e}",
-                self.path.join(S3_CHECKPOINT_FILE).display()
-            )),
+            Err(source) => Err(StateError::Read { path, source }),
         }
     }
 
@@ -221,7 +247,7 @@ mod tests {
     fn one_run_per_state_directory() {
         let dir = tempfile::tempdir().unwrap();
         let first = StateDir::open(dir.path()).unwrap();
-        let e = StateDir::open(dir.path()).unwrap_err();
+        let e = StateDir::open(dir.path()).unwrap_err().to_string();
         assert!(e.contains("in use by another trailhose run"), "{e}");
         drop(first);
         assert!(
@@ -237,7 +263,8 @@ mod tests {
         fs::write(dir.path().join(DEDUPE_FILE), b"garbage").unwrap();
         let e = state
             .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dedupe.bin") && e.contains("damaged"), "{e}");
         // A table keyed another way (or by an older release) is refused, naming both.
         let mut foreign = DEDUPE_MAGIC.to_vec();
@@ -246,12 +273,14 @@ mod tests {
         fs::write(dir.path().join(DEDUPE_FILE), &foreign).unwrap();
         let e = state
             .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"other\"") && e.contains(KEY_ALGORITHM), "{e}");
         fs::write(dir.path().join(DEDUPE_FILE), DEDUPE_MAGIC_V1).unwrap();
         let e = state
             .load_dedupe(&DedupeTable::new(&DedupeConfig::default()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("older trailhose"), "{e}");
     }
 }

@@ -148,12 +148,10 @@ impl<'c> Topology<'c> {
             .then(|| Arc::new(DedupeTable::new(&config.dedupe)));
         let state = match &config.state.dir {
             Some(dir) => {
-                let state = StateDir::open(dir).map_err(StartError::State)?;
-                state
-                    .load_attribution(&attribution)
-                    .map_err(StartError::State)?;
+                let state = StateDir::open(dir)?;
+                state.load_attribution(&attribution)?;
                 if let Some(d) = &dedupe {
-                    state.load_dedupe(d).map_err(StartError::State)?;
+                    state.load_dedupe(d)?;
                 }
                 Some(state)
             }
@@ -161,18 +159,16 @@ impl<'c> Topology<'c> {
         };
         let geoip = match (&config.enrich.geoip_city, &config.enrich.geoip_asn) {
             (None, None) => None,
-            (city, asn) => Some(Arc::new(
-                GeoIp::open(city.as_deref(), asn.as_deref()).map_err(StartError::GeoIp)?,
-            )),
+            (city, asn) => Some(Arc::new(GeoIp::open(city.as_deref(), asn.as_deref())?)),
         };
         // An S3 replay's progress, restored from the state directory.
         let s3_progress = match &config.source {
             SourceConfig::S3(c) => {
                 let progress = Arc::new(S3Progress::new(&c.bucket, &c.prefix));
                 if let Some(state) = &state {
-                    if let Some(json) = state.load_s3_checkpoint().map_err(StartError::State)? {
+                    if let Some(json) = state.load_s3_checkpoint()? {
                         progress.load(&json).map_err(|e| {
-                            StartError::State(format!(
+                            StartError::Checkpoint(format!(
                                 "{}: {e} (move it away to replay from the start)",
                                 state.file(S3_CHECKPOINT_FILE).display()
                             ))

@@ -118,16 +118,24 @@ pub struct GeoIp {
     cache: Vec<Mutex<HashMap<IpAddr, Option<Arc<GeoAnswer>>>>>,
 }
 
+/// A GeoIP database that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting} = \"{}\": cannot open it as a MaxMind database ({source}); give the path of a GeoLite2/GeoIP2/DB-IP .mmdb file", .path.display())]
+pub struct GeoIpError {
+    pub setting: &'static str,
+    pub path: std::path::PathBuf,
+    pub source: maxminddb::MaxMindDbError,
+}
+
 impl GeoIp {
     /// Opens the databases given; a missing or unreadable one is a start-up error that names
     /// the setting and the path.
-    pub fn open(city: Option<&Path>, asn: Option<&Path>) -> Result<Self, String> {
-        let open = |setting: &str, path: &Path| {
-            Reader::open_readfile(path).map_err(|e| {
-                format!(
-                    "{setting} = \"{}\": cannot open it as a MaxMind database ({e}); give the path of a GeoLite2/GeoIP2/DB-IP .mmdb file",
-                    path.display()
-                )
+    pub fn open(city: Option<&Path>, asn: Option<&Path>) -> Result<Self, GeoIpError> {
+        let open = |setting: &'static str, path: &Path| {
+            Reader::open_readfile(path).map_err(|source| GeoIpError {
+                setting,
+                path: path.to_path_buf(),
+                source,
             })
         };
         Ok(GeoIp {
