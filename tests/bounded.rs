@@ -216,8 +216,8 @@ fn a_failing_sink_stops_the_run_with_exit_3() {
     );
 }
 
-#[test]
-fn ctrl_c_flushes_whole_lines_and_exits_130() {
+/// Stops a live run with `signal` and checks it ends with `code` after writing whole lines.
+fn signal_flushes_whole_lines(signal: &str, code: i32) {
     let mut child = spawn(&["replay", "-", "-q"], Stdio::piped());
     let stdin = child.stdin.take().expect("stdin");
     let fed = Arc::new(AtomicU64::new(0));
@@ -231,18 +231,29 @@ fn ctrl_c_flushes_whole_lines_and_exits_130() {
     });
     std::thread::sleep(Duration::from_millis(500));
     let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(kill.success());
     let (status, err) = wait_with_stderr(&mut child);
     let out = reader.join().expect("reader");
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(code), "{err}");
     assert!(!out.is_empty(), "nothing was written before the signal");
     assert_eq!(out.last(), Some(&b'\n'), "output ends mid-line");
     for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         serde_json::from_slice::<serde_json::Value>(line).expect("every line is a whole record");
     }
+}
+
+#[test]
+fn ctrl_c_flushes_whole_lines_and_exits_130() {
+    signal_flushes_whole_lines("-INT", 130);
+}
+
+/// SIGTERM (a service manager, `docker stop`) stops the run the same way, with its own code.
+#[test]
+fn sigterm_flushes_whole_lines_and_exits_143() {
+    signal_flushes_whole_lines("-TERM", 143);
 }
 
 #[test]
