@@ -50,23 +50,28 @@ struct BuiltSink {
     format: Format,
 }
 
-/// Everything a run is made of, opened and not yet started.
-pub struct Topology<'c> {
+/// What a run holds from its build to its shutdown.
+struct Core<'c> {
     config: &'c PipelineConfig,
     opts: RunOptions,
     started: Instant,
     runtime: tokio::runtime::Runtime,
     stats: Arc<RunStats>,
     shutdown: Shutdown,
+    dead_letter: Option<Arc<DeadLetterWriter>>,
+    attribution: Arc<AttributionTable>,
+    dedupe: Option<Arc<DedupeTable>>,
+    state: Option<StateDir>,
+}
+
+/// Everything a run is made of, opened and not yet started.
+pub struct Topology<'c> {
+    core: Core<'c>,
     metrics: Option<(
         tokio::net::TcpListener,
         metrics_exporter_prometheus::PrometheusHandle,
     )>,
     sinks: Vec<BuiltSink>,
-    dead_letter: Option<Arc<DeadLetterWriter>>,
-    attribution: Arc<AttributionTable>,
-    dedupe: Option<Arc<DedupeTable>>,
-    state: Option<StateDir>,
     geoip: Option<Arc<GeoIp>>,
     window: Arc<ReorderWindow>,
     s3_progress: Option<Arc<S3Progress>>,
@@ -180,18 +185,20 @@ impl<'c> Topology<'c> {
             _ => None,
         };
         Ok(Topology {
-            config,
-            opts: opts.clone(),
-            started,
-            runtime,
-            stats: Arc::new(RunStats::default()),
-            shutdown: Shutdown::new(),
+            core: Core {
+                config,
+                opts: opts.clone(),
+                started,
+                runtime,
+                stats: Arc::new(RunStats::default()),
+                shutdown: Shutdown::new(),
+                dead_letter,
+                attribution,
+                dedupe,
+                state,
+            },
             metrics,
             sinks,
-            dead_letter,
-            attribution,
-            dedupe,
-            state,
             geoip,
             window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
             s3_progress,
@@ -200,17 +207,17 @@ impl<'c> Topology<'c> {
 
     /// Starts every stage. Sinks first, then the workers, then the source.
     pub fn start(self) -> Result<Running<'c>, StartError> {
-        let config = self.config;
+        let config = self.core.config;
         let bounds = &config.pipeline;
         let workers = bounds.worker_count();
-        let stats = self.stats.clone();
-        let stop = self.shutdown.flag();
+        let stats = self.core.stats.clone();
+        let stop = self.core.shutdown.flag();
         self.check_sinks_at_start();
         if let Some((listener, handle)) = self.metrics {
-            self.runtime.spawn(m::serve(listener, handle));
+            self.core.runtime.spawn(m::serve(listener, handle));
             metrics::gauge!(m::WORKERS).set(workers as f64);
         }
-        self.shutdown.listen(self.runtime.handle());
+        self.core.shutdown.listen(self.core.runtime.handle());
 
         let mut probes: Vec<ChannelProbe> = Vec::new();
         let mut sink_senders = Vec::new();
@@ -224,7 +231,7 @@ impl<'c> Topology<'c> {
                 sink: built.sink.clone(),
                 settings: built.settings.clone(),
                 stats: stats.clone(),
-                dead_letter: self.dead_letter.clone(),
+                dead_letter: self.core.dead_letter.clone(),
                 stop: stop.clone(),
             };
             let thread = thread::Builder::new()
@@ -246,10 +253,10 @@ impl<'c> Topology<'c> {
         }
 
         let checkpoints_done = Arc::new(AtomicBool::new(false));
-        let checkpointer = match (&self.state, config.enrich.enabled) {
+        let checkpointer = match (&self.core.state, config.enrich.enabled) {
             (Some(state), true) => Some(spawn_checkpointer(
                 state.clone(),
-                self.attribution.clone(),
+                self.core.attribution.clone(),
                 Duration::from_secs(config.state.checkpoint_secs),
                 checkpoints_done.clone(),
             )),
@@ -258,7 +265,7 @@ impl<'c> Topology<'c> {
         let progress_saver = self
             .s3_progress
             .clone()
-            .map(|p| spawn_progress_saver(p, self.state.clone(), checkpoints_done.clone()));
+            .map(|p| spawn_progress_saver(p, self.core.state.clone(), checkpoints_done.clone()));
 
         // Blobs are small (a name and a token), so this channel bounds how far listing runs ahead.
         let (blob_tx, blob_rx) = crossbeam_channel::bounded::<Blob>(workers * 2);
@@ -269,7 +276,7 @@ impl<'c> Topology<'c> {
                 Box::new(move || (rx.len(), rx.capacity().unwrap_or(0))),
             ));
         }
-        let draw = progress_wanted(self.opts.quiet);
+        let draw = progress_wanted(self.core.opts.quiet);
 
         // Each format is written once per record, however many sinks take it.
         let mut formats: Vec<Format> = Vec::new();
@@ -287,16 +294,16 @@ impl<'c> Topology<'c> {
         let shared = Arc::new(WorkerShared {
             stats: stats.clone(),
             sinks: sink_senders,
-            dead_letter: self.dead_letter.clone(),
+            dead_letter: self.core.dead_letter.clone(),
             stop: stop.clone(),
             batch_bytes: bounds.batch_bytes,
             limits: bounds.split_limits(),
             printed_errors: AtomicU64::new(0),
             progress_on_stderr: draw,
             enrich: config.enrich.enabled,
-            attribution: self.attribution.clone(),
+            attribution: self.core.attribution.clone(),
             window: self.window.clone(),
-            dedupe: self.dedupe.clone(),
+            dedupe: self.core.dedupe.clone(),
             geoip: self.geoip.clone(),
             filter: config.filter.clone(),
             sink_formats,
@@ -336,7 +343,7 @@ impl<'c> Topology<'c> {
         }
         let source = {
             let (source_config, stats, stop) = (config.source.clone(), stats.clone(), stop.clone());
-            let (handle, progress) = (self.runtime.handle().clone(), self.s3_progress.clone());
+            let (handle, progress) = (self.core.runtime.handle().clone(), self.s3_progress.clone());
             thread::Builder::new()
                 .name("trailhose-source".into())
                 .spawn(move || {
@@ -348,7 +355,7 @@ impl<'c> Topology<'c> {
                 })?
         };
         let gauges: Vec<GaugeProbe> = if config.enrich.enabled {
-            let (a, w) = (self.attribution.clone(), self.window.clone());
+            let (a, w) = (self.core.attribution.clone(), self.window.clone());
             vec![
                 (m::ATTRIBUTION_KEYS, Box::new(move || a.len() as f64)),
                 (m::REORDER_WAITING, Box::new(move || w.len() as f64)),
@@ -356,18 +363,9 @@ impl<'c> Topology<'c> {
         } else {
             Vec::new()
         };
-        let monitor = Monitor::spawn(stats.clone(), draw, probes, gauges, self.started);
+        let monitor = Monitor::spawn(stats.clone(), draw, probes, gauges, self.core.started);
         Ok(Running {
-            config,
-            opts: self.opts,
-            started: self.started,
-            runtime: self.runtime,
-            stats,
-            shutdown: self.shutdown,
-            dead_letter: self.dead_letter,
-            attribution: self.attribution,
-            dedupe: self.dedupe,
-            state: self.state,
+            core: self.core,
             source,
             worker_threads,
             shared,
@@ -382,10 +380,11 @@ impl<'c> Topology<'c> {
     /// Runs each sink's health check; a failure is a warning (delivery retries until the sink
     /// is back, or its budget is spent).
     fn check_sinks_at_start(&self) {
-        let contexts = sink_contexts(self.config, self.runtime.handle());
-        for (sink, cx) in self.config.sinks.iter().zip(contexts) {
+        let contexts = sink_contexts(self.core.config, self.core.runtime.handle());
+        for (sink, cx) in self.core.config.sinks.iter().zip(contexts) {
             let check = sink.spec().healthcheck(&cx);
             let answer = self
+                .core
                 .runtime
                 .block_on(async { tokio::time::timeout(START_HEALTHCHECK_TIMEOUT, check).await });
             match answer {
@@ -406,16 +405,7 @@ impl<'c> Topology<'c> {
 
 /// A started topology.
 pub struct Running<'c> {
-    config: &'c PipelineConfig,
-    opts: RunOptions,
-    started: Instant,
-    runtime: tokio::runtime::Runtime,
-    stats: Arc<RunStats>,
-    shutdown: Shutdown,
-    dead_letter: Option<Arc<DeadLetterWriter>>,
-    attribution: Arc<AttributionTable>,
-    dedupe: Option<Arc<DedupeTable>>,
-    state: Option<StateDir>,
+    core: Core<'c>,
     source: thread::JoinHandle<Result<(), String>>,
     worker_threads: Vec<thread::JoinHandle<()>>,
     shared: Arc<WorkerShared>,
@@ -429,19 +419,19 @@ pub struct Running<'c> {
 impl Running<'_> {
     /// The run's stop signal (tests and service mode stop a run with it).
     pub fn shutdown(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.core.shutdown.clone()
     }
 
     /// The run's counters, live.
     pub fn stats(&self) -> Arc<RunStats> {
-        self.stats.clone()
+        self.core.stats.clone()
     }
 
     /// Waits for the source to end (or the run to stop), then shuts the stages down in order
     /// and saves state; returns what the run did.
     pub fn finish(self) -> RunReport {
-        let stats = self.stats;
-        let stop = &self.shutdown;
+        let stats = self.core.stats;
+        let stop = &self.core.shutdown;
         match self.source.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -454,7 +444,7 @@ impl Running<'_> {
                 // it is acknowledged; the run must not end as if the input were complete.
                 RunStats::add(&stats.panics, 1);
                 stop.stop();
-                eprintln!("trailhose: error: internal error: the source thread panicked while listing {}; the run stops and inputs not yet read are not acknowledged", self.config.source.describe());
+                eprintln!("trailhose: error: internal error: the source thread panicked while listing {}; the run stops and inputs not yet read are not acknowledged", self.core.config.source.describe());
             }
         }
         for t in self.worker_threads {
@@ -479,13 +469,13 @@ impl Running<'_> {
             })
             .collect();
         self.monitor.finish();
-        if let Some(dl) = &self.dead_letter {
+        if let Some(dl) = &self.core.dead_letter {
             if let Err(e) = dl.flush() {
                 eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
                 RunStats::add(&stats.errors, 1);
             }
         }
-        self.runtime.shutdown_background();
+        self.core.runtime.shutdown_background();
         let sink_failure = outcomes.into_iter().find_map(|(id, o)| match o {
             SinkOutcome::Failed(e) => Some((id.to_string(), e)),
             _ => None,
@@ -503,28 +493,28 @@ impl Running<'_> {
                 }
             }
         }
-        if let Some(state) = &self.state {
+        if let Some(state) = &self.core.state {
             let clean =
                 !stop.is_stopping() && sink_failure.is_none() && RunStats::get(&stats.panics) == 0;
             save_state(
                 state,
-                &self.attribution,
-                self.dedupe.as_deref(),
+                &self.core.attribution,
+                self.core.dedupe.as_deref(),
                 clean,
-                self.config.enrich.enabled,
+                self.core.config.enrich.enabled,
                 &stats,
             );
         }
         let report = RunReport {
             stats,
-            elapsed: self.started.elapsed(),
+            elapsed: self.core.started.elapsed(),
             sink_failure,
             signal: stop.received(),
         };
         if let Some((id, e)) = &report.sink_failure {
             eprintln!("trailhose: error: sink {id} failed, run stopped: {e}");
         }
-        if !self.opts.quiet {
+        if !self.core.opts.quiet {
             eprintln!("{}", summary_line(&report.stats, report.elapsed));
         }
         report

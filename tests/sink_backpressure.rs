@@ -7,12 +7,11 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use trailhose::config::{PipelineBounds, PipelineConfig, SinkConfig, SourceConfig};
+use trailhose::config::SinkConfig;
 use trailhose::pipeline::RunOptions;
 use trailhose::sink::scripted::{Script, ScriptedSinkConfig, Step};
 use trailhose::stats::RunStats;
 use trailhose::topology::Topology;
-use trailhose::transform::dedupe::DedupeConfig;
 
 use common::*;
 
@@ -69,29 +68,13 @@ fn a_stalled_sink_backpressures_to_the_source_with_memory_bounded() {
     assert!(total > 180 * MIB, "{total}");
 
     let script = Script::new([Step::Stall]);
-    let config = PipelineConfig {
-        source: SourceConfig::Dir {
-            paths: vec![dir.path().to_path_buf()],
-            hidden: false,
-        },
-        sinks: vec![SinkConfig::Scripted(ScriptedSinkConfig::new(
+    let mut config = dir_pipeline(
+        dir.path(),
+        vec![SinkConfig::Scripted(ScriptedSinkConfig::new(
             script.clone(),
         ))],
-        pipeline: PipelineBounds {
-            workers: 2,
-            channel_batches: 4,
-            ..PipelineBounds::default()
-        },
-        metrics: None,
-        enrich: Default::default(),
-        filter: Default::default(),
-        dedupe: DedupeConfig {
-            enabled: false,
-            ..DedupeConfig::default()
-        },
-        state: Default::default(),
-        normalize: Default::default(),
-    };
+    );
+    config.pipeline.channel_batches = 4;
     config.validate().expect("valid");
     let before = rss();
     let running = Topology::build(&config, &RunOptions { quiet: true })

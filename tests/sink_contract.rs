@@ -11,13 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trailhose::config::{PipelineBounds, PipelineConfig, SinkConfig, SourceConfig};
+use trailhose::config::{PipelineConfig, SinkConfig};
 use trailhose::pipeline::{self, exit, RunOptions, RunReport};
 use trailhose::sink::ndjson::NdjsonSinkConfig;
 use trailhose::sink::scripted::{Script, ScriptedSinkConfig, Step};
 use trailhose::sink::SinkError;
 use trailhose::stats::RunStats;
-use trailhose::transform::dedupe::DedupeConfig;
 
 use common::*;
 
@@ -37,28 +36,10 @@ fn trail_dir(files: usize, per_file: usize) -> tempfile::TempDir {
 
 /// Small batches (about 40 records) and short channels, so a run has many batches in flight.
 fn config(dir: &Path, sinks: Vec<SinkConfig>) -> PipelineConfig {
-    PipelineConfig {
-        source: SourceConfig::Dir {
-            paths: vec![dir.to_path_buf()],
-            hidden: false,
-        },
-        sinks,
-        pipeline: PipelineBounds {
-            workers: 2,
-            batch_bytes: 16 * 1024,
-            channel_batches: 2,
-            ..PipelineBounds::default()
-        },
-        metrics: None,
-        enrich: Default::default(),
-        filter: Default::default(),
-        dedupe: DedupeConfig {
-            enabled: false,
-            ..DedupeConfig::default()
-        },
-        state: Default::default(),
-        normalize: Default::default(),
-    }
+    let mut config = dir_pipeline(dir, sinks);
+    config.pipeline.batch_bytes = 16 * 1024;
+    config.pipeline.channel_batches = 2;
+    config
 }
 
 fn run(config: &PipelineConfig) -> RunReport {

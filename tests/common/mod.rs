@@ -251,3 +251,33 @@ pub fn trailhose_aws(args: &[&str]) -> Output {
         .output()
         .expect("run trailhose")
 }
+
+/// An in-process pipeline reading `dir` into `sinks`: two workers, dedupe off (so every record
+/// is delivered and can be counted), the other settings at their defaults.
+pub fn dir_pipeline(
+    dir: &Path,
+    sinks: Vec<trailhose::config::SinkConfig>,
+) -> trailhose::config::PipelineConfig {
+    use trailhose::config::{PipelineBounds, PipelineConfig, SourceConfig};
+    use trailhose::transform::dedupe::DedupeConfig;
+    PipelineConfig {
+        source: SourceConfig::Dir {
+            paths: vec![dir.to_path_buf()],
+            hidden: false,
+        },
+        sinks,
+        pipeline: PipelineBounds {
+            workers: 2,
+            ..PipelineBounds::default()
+        },
+        metrics: None,
+        enrich: Default::default(),
+        filter: Default::default(),
+        dedupe: DedupeConfig {
+            enabled: false,
+            ..DedupeConfig::default()
+        },
+        state: Default::default(),
+        normalize: Default::default(),
+    }
+}
