@@ -261,6 +261,22 @@ fn a_sink_failing_past_its_budget_fails_the_run_and_acknowledges_nothing() {
     assert_eq!(acked(&report), 0);
 }
 
+#[test]
+fn a_request_past_its_timeout_is_abandoned_and_retried() {
+    let dir = trail_dir(2, 30);
+    // The first request never answers; the timeout gives up on it and sends it again.
+    let script = Script::new([Step::Stall]);
+    let mut sink = scripted(&script);
+    sink.settings.timeout = Some(Duration::from_millis(300));
+    let report = run(&config(dir.path(), vec![SinkConfig::Scripted(sink)]));
+    assert_eq!(report.exit_code(), exit::CLEAN);
+    assert_delivered(&script, &once_each(60));
+    let calls = script.calls();
+    let gap = calls[1].0.duration_since(calls[0].0);
+    assert!(gap >= Duration::from_millis(300), "{gap:?}");
+    assert_eq!(calls[0].1, calls[1].1, "the same records are sent again");
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD

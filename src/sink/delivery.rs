@@ -482,3 +482,41 @@ fn dead_letter_rejected(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_settings_and_their_checks() {
+        let config = RequestConfig {
+            retry_max_duration_secs: Some(600),
+            ..RequestConfig::default()
+        };
+        let s = config.settings();
+        assert_eq!(s.concurrency, 4);
+        assert_eq!(s.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(s.backoff.initial, Duration::from_millis(500));
+        assert_eq!(s.max_retry_duration, Some(Duration::from_secs(600)));
+        assert!(config.validate("sink[2]").is_ok());
+        assert_eq!(RequestConfig::default().settings().max_retry_duration, None);
+        let e = RequestConfig {
+            concurrency: 0,
+            ..RequestConfig::default()
+        }
+        .validate("sink[2]")
+        .unwrap_err();
+        assert!(
+            e.contains("sink[2].request.concurrency = 0") && e.contains("1 to 1024"),
+            "{e}"
+        );
+        let toml_config: RequestConfig = toml::from_str("timeout_secs = 5").unwrap();
+        assert_eq!(toml_config.timeout_secs, 5);
+        assert!(toml::from_str::<RequestConfig>("timeout = 5").is_err());
+        assert_eq!(
+            s.retry_after("120"),
+            Some(Duration::from_secs(120)),
+            "Retry-After read with the sink's cap"
+        );
+    }
+}
