@@ -203,17 +203,25 @@ impl SinkDriver {
         }
         let mut tasks: JoinSet<Result<(), SinkError>> = JoinSet::new();
         let mut failure: Option<SinkError> = None;
-        while let Some(batch) = rx.recv().await {
-            while tasks.len() >= concurrency {
-                note(&shared, &mut failure, tasks.join_next().await);
+        // Take batches while fewer than `concurrency` are in flight, and note each as it ends, so
+        // a failure stops the run at once even when no more batches come (a quiet live input).
+        loop {
+            tokio::select! {
+                done = tasks.join_next(), if !tasks.is_empty() => {
+                    note(&shared, &mut failure, done);
+                    if failure.is_some() {
+                        break;
+                    }
+                }
+                batch = rx.recv(), if tasks.len() < concurrency => match batch {
+                    Some(batch) => {
+                        tasks.spawn(deliver_batch(shared.clone(), batch));
+                    }
+                    None => break,
+                },
             }
-            if failure.is_some() {
-                // Dropped unacknowledged, with everything still queued: not done.
-                drop(batch);
-                break;
-            }
-            tasks.spawn(deliver_batch(shared.clone(), batch));
         }
+        // What is still queued is dropped unacknowledged after a failure: not done.
         rx.close();
         drop(rx);
         while let Some(done) = tasks.join_next().await {
