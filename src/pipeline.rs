@@ -65,8 +65,11 @@ pub enum StartError {
     Unreachable { id: String, error: SinkError },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
-    #[error("{0}")]
-    Checkpoint(String),
+    #[error("{}: {source} (move it away to replay from the start)", .path.display())]
+    Checkpoint {
+        path: std::path::PathBuf,
+        source: crate::source::s3::CheckpointError,
+    },
     #[error(transparent)]
     GeoIp(#[from] crate::transform::geoip::GeoIpError),
 }

@@ -29,7 +29,7 @@ use crate::sink::{
 };
 use crate::source::dir::WalkOptions;
 use crate::source::s3::{epoch_of, S3Progress};
-use crate::source::{run_source, spawn_sizer};
+use crate::source::{run_source, spawn_sizer, SourceError};
 use crate::state::{StateDir, S3_CHECKPOINT_FILE};
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
@@ -172,12 +172,12 @@ impl<'c> Topology<'c> {
                 let progress = Arc::new(S3Progress::new(&c.bucket, &c.prefix));
                 if let Some(state) = &state {
                     if let Some(json) = state.load_s3_checkpoint()? {
-                        progress.load(&json).map_err(|e| {
-                            StartError::Checkpoint(format!(
-                                "{}: {e} (move it away to replay from the start)",
-                                state.file(S3_CHECKPOINT_FILE).display()
-                            ))
-                        })?;
+                        progress
+                            .load(&json)
+                            .map_err(|source| StartError::Checkpoint {
+                                path: state.file(S3_CHECKPOINT_FILE),
+                                source,
+                            })?;
                     }
                 }
                 Some(progress)
@@ -406,7 +406,7 @@ impl<'c> Topology<'c> {
 /// A started topology.
 pub struct Running<'c> {
     core: Core<'c>,
-    source: thread::JoinHandle<Result<(), String>>,
+    source: thread::JoinHandle<Result<(), SourceError>>,
     worker_threads: Vec<thread::JoinHandle<()>>,
     shared: Arc<WorkerShared>,
     sink_tasks: Vec<(Arc<str>, thread::JoinHandle<SinkOutcome>)>,

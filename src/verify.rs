@@ -33,7 +33,9 @@ pub enum Store {
 impl Store {
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, String> {
         match self {
-            Store::S3 { client, bucket } => s3::list_folders(client, bucket, prefix).await,
+            Store::S3 { client, bucket } => s3::list_folders(client, bucket, prefix)
+                .await
+                .map_err(|e| e.to_string()),
             Store::Local { root } => {
                 let dir = root.join(prefix);
                 let mut out = Vec::new();
@@ -54,7 +56,8 @@ impl Store {
     async fn list_objects(&self, prefix: &str) -> Result<Vec<String>, String> {
         match self {
             Store::S3 { client, bucket } => Ok(s3::list_objects(client, bucket, prefix, None)
-                .await?
+                .await
+                .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|(key, _)| key)
                 .collect()),

@@ -23,6 +23,33 @@ use crate::stats::RunStats;
 use dir::{Walk, WalkOptions};
 use s3::S3Progress;
 
+/// Why a source stopped listing before its end. What it had handed on is unaffected; what it
+/// had not is not read (and so not acknowledged).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("listing {paths}: {source}")]
+    Listing {
+        paths: String,
+        source: std::io::Error,
+    },
+    /// An S3 listing request failed (after the SDK's own retries); `detail` is AWS's answer.
+    #[error("listing s3://{bucket}/{prefix}: {detail}")]
+    S3List {
+        bucket: String,
+        prefix: String,
+        detail: String,
+    },
+    #[error("s3://{bucket}/{root}: no CloudTrail log folders (AWSLogs/<account>/CloudTrail/<region>/ or CloudTrail-Insight/<region>/) match; check the bucket, prefix, --accounts and --regions")]
+    NoTrailFolders { bucket: String, root: String },
+    /// The replay window (validated with the config, so only reached by a caller that did not).
+    #[error("{0}")]
+    Window(String),
+    #[error("source.queue_url = \"{url}\": {detail}")]
+    Queue { url: String, detail: String },
+    #[error("listing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Lists the source's inputs in order and hands them to the workers as blobs.
 pub fn run_source(
     source: &SourceConfig,
@@ -31,7 +58,7 @@ pub fn run_source(
     stop: &AtomicBool,
     runtime: &tokio::runtime::Handle,
     s3_progress: Option<Arc<S3Progress>>,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     // `then` runs with the input's outcome too (the S3 checkpoint, SQS deletes).
     let send_then = |origin: Arc<str>,
                      input: BlobInput,
@@ -119,8 +146,10 @@ pub fn run_source(
                         metrics::counter!(m::INPUTS_SKIPPED, "reason" => why.label()).increment(1);
                     },
                 };
-                dir::walk_in_time_order(&files, walk)
-                    .map_err(|e| format!("listing {}: {e}", display_paths(&files)))?;
+                dir::walk_in_time_order(&files, walk).map_err(|source| SourceError::Listing {
+                    paths: display_paths(&files),
+                    source,
+                })?;
             }
         }
     }
@@ -139,8 +168,8 @@ fn forward_network_source(
     ahead: usize,
     kind: &'static str,
     send_then: &SendInput<'_>,
-    run: impl FnOnce(s3::HandOn) -> Result<(), String>,
-) -> Result<(), String> {
+    run: impl FnOnce(s3::HandOn) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<s3::Handed>(ahead.max(1));
     thread::scope(|scope| {
         scope.spawn(move || {

@@ -20,6 +20,7 @@ use super::aws::{error_text, AwsConfig};
 use super::trail_layout::{
     is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
 };
+use super::SourceError;
 use crate::blob::StreamInput;
 use crate::metrics as m;
 
@@ -194,15 +195,14 @@ impl S3Progress {
 
     /// Restores a saved checkpoint; one for another bucket or prefix is an error, so two
     /// replays never share a state directory by mistake.
-    pub fn load(&self, json: &[u8]) -> Result<(), String> {
-        let file: CheckpointFile =
-            serde_json::from_slice(json).map_err(|e| format!("damaged: {e}"))?;
+    pub fn load(&self, json: &[u8]) -> Result<(), CheckpointError> {
+        let file: CheckpointFile = serde_json::from_slice(json)?;
         let mut s = self.lock();
         if file.bucket != s.bucket || file.prefix != s.prefix {
-            return Err(format!(
-                "it is the checkpoint of s3://{}/{}, not of s3://{}/{}: use another state directory",
-                file.bucket, file.prefix, s.bucket, s.prefix
-            ));
+            return Err(CheckpointError::OtherReplay {
+                theirs: format!("s3://{}/{}", file.bucket, file.prefix),
+                ours: format!("s3://{}/{}", s.bucket, s.prefix),
+            });
         }
         for (id, p) in file.prefixes {
             s.prefixes.insert(
@@ -332,7 +332,7 @@ pub async fn list_folders(
     client: &Client,
     bucket: &str,
     prefix: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SourceError> {
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -342,11 +342,10 @@ pub async fn list_folders(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            format!(
-                "listing s3://{bucket}/{prefix}: {}",
-                error_text(&e.into_service_error())
-            )
+        let page = page.map_err(|e| SourceError::S3List {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            detail: error_text(&e.into_service_error()),
         })?;
         metrics::counter!(m::S3_LIST_REQUESTS).increment(1);
         out.extend(
@@ -364,7 +363,7 @@ pub async fn list_objects(
     bucket: &str,
     prefix: &str,
     start_after: Option<String>,
-) -> Result<Vec<(String, u64)>, String> {
+) -> Result<Vec<(String, u64)>, SourceError> {
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -374,11 +373,10 @@ pub async fn list_objects(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            format!(
-                "listing s3://{bucket}/{prefix}: {}",
-                error_text(&e.into_service_error())
-            )
+        let page = page.map_err(|e| SourceError::S3List {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            detail: error_text(&e.into_service_error()),
         })?;
         metrics::counter!(m::S3_LIST_REQUESTS).increment(1);
         for o in page.contents() {
@@ -404,6 +402,15 @@ pub struct Handed {
 /// never waits for a round trip it could have overlapped).
 pub type HandOn = tokio::sync::mpsc::Sender<Handed>;
 
+/// Why a saved S3 checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("damaged: {0}")]
+    Damaged(#[from] serde_json::Error),
+    #[error("it is the checkpoint of {theirs}, not of {ours}: use another state directory")]
+    OtherReplay { theirs: String, ours: String },
+}
+
 /// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
 pub async fn run(
     config: &S3SourceConfig,
@@ -411,8 +418,8 @@ pub async fn run(
     progress: Arc<S3Progress>,
     stop: &AtomicBool,
     emit: HandOn,
-) -> Result<(), String> {
-    let window = config.window()?;
+) -> Result<(), SourceError> {
+    let window = config.window().map_err(SourceError::Window)?;
     let base = normalize_prefix(&config.prefix);
     let fetches = Arc::new(Semaphore::new(config.fetch_concurrency.max(1)));
     let ctx = Fetcher {
@@ -459,10 +466,10 @@ pub async fn run(
     };
     let prefixes = discover(&client, config, &root).await?;
     if prefixes.is_empty() {
-        return Err(format!(
-            "s3://{}/{root}: no CloudTrail log folders (AWSLogs/<account>/CloudTrail/<region>/ or CloudTrail-Insight/<region>/) match; check the bucket, prefix, --accounts and --regions",
-            config.bucket
-        ));
+        return Err(SourceError::NoTrailFolders {
+            bucket: config.bucket.clone(),
+            root,
+        });
     }
     let days = discover_days(&client, config, &prefixes, &window).await?;
     let mut day_list: Vec<(Day, Vec<Arc<RegionPrefix>>)> = days.into_iter().collect();
@@ -487,9 +494,7 @@ pub async fn run(
                 progress.clone(),
             ))
         });
-        let objects = listing
-            .await
-            .map_err(|e| format!("listing task failed: {e}"))??;
+        let objects = listing.await??;
         for o in objects {
             if !window.time_in(o.time) || progress.already_done(&o.prefix_id, &o.key) {
                 continue;
@@ -522,7 +527,7 @@ async fn discover(
     client: &Client,
     config: &S3SourceConfig,
     root: &str,
-) -> Result<Vec<RegionPrefix>, String> {
+) -> Result<Vec<RegionPrefix>, SourceError> {
     let mut accounts: Vec<String> = Vec::new();
     for folder in list_folders(client, &config.bucket, root).await? {
         let name = last_folder(&folder);
@@ -555,12 +560,12 @@ async fn discover(
                     path: r,
                 }));
             }
-            Ok::<_, String>(found)
+            Ok::<_, SourceError>(found)
         });
     }
     let mut out = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        out.extend(r.map_err(|e| format!("listing task failed: {e}"))??);
+        out.extend(r??);
     }
     out.retain(|p| config.regions.is_empty() || config.regions.contains(&p.region));
     out.sort();
@@ -574,7 +579,7 @@ async fn discover_days(
     config: &S3SourceConfig,
     prefixes: &[RegionPrefix],
     window: &Window,
-) -> Result<BTreeMap<Day, Vec<Arc<RegionPrefix>>>, String> {
+) -> Result<BTreeMap<Day, Vec<Arc<RegionPrefix>>>, SourceError> {
     let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for p in prefixes {
@@ -611,12 +616,12 @@ async fn discover_days(
                     }
                 }
             }
-            Ok::<_, String>((p, days))
+            Ok::<_, SourceError>((p, days))
         });
     }
     let mut by_day: BTreeMap<Day, Vec<Arc<RegionPrefix>>> = BTreeMap::new();
     while let Some(r) = tasks.join_next().await {
-        let (p, days) = r.map_err(|e| format!("listing task failed: {e}"))??;
+        let (p, days) = r??;
         for d in days {
             by_day.entry(d).or_default().push(p.clone());
         }
@@ -646,7 +651,7 @@ async fn list_day(
     day: Day,
     prefixes: Vec<Arc<RegionPrefix>>,
     progress: Arc<S3Progress>,
-) -> Result<Vec<Listed>, String> {
+) -> Result<Vec<Listed>, SourceError> {
     let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for p in prefixes {
@@ -660,7 +665,7 @@ async fn list_day(
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let keys = list_objects(&client, &bucket, &folder, start_after).await?;
-            Ok::<_, String>(
+            Ok::<_, SourceError>(
                 keys.into_iter()
                     .filter_map(|(key, size)| {
                         let time = key_time(&key)?;
@@ -677,7 +682,7 @@ async fn list_day(
     }
     let mut all = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        all.extend(r.map_err(|e| format!("listing task failed: {e}"))??);
+        all.extend(r??);
     }
     metrics::counter!(m::S3_OBJECTS_LISTED).increment(all.len() as u64);
     all.sort_by(|a, b| (a.time, &a.key).cmp(&(b.time, &b.key)));

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::aws::{error_text, AwsConfig};
 use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
+use super::SourceError;
 use crate::blob::StreamInput;
 use crate::metrics as m;
 
@@ -172,7 +173,11 @@ struct InFlight {
 }
 
 /// Follows the queue until stopped (or idle for `stop_when_idle_secs`).
-pub async fn run(config: &SqsSourceConfig, stop: &AtomicBool, emit: HandOn) -> Result<(), String> {
+pub async fn run(
+    config: &SqsSourceConfig,
+    stop: &AtomicBool,
+    emit: HandOn,
+) -> Result<(), SourceError> {
     let sqs = config.aws.sqs().await;
     let s3 = config.aws.s3().await;
     // Checked once at start: a wrong queue is a start-up error, not a silent idle loop.
@@ -180,12 +185,9 @@ pub async fn run(config: &SqsSourceConfig, stop: &AtomicBool, emit: HandOn) -> R
         .queue_url(&config.queue_url)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "source.queue_url = \"{}\": {}",
-                config.queue_url,
-                error_text(&e.into_service_error())
-            )
+        .map_err(|e| SourceError::Queue {
+            url: config.queue_url.clone(),
+            detail: error_text(&e.into_service_error()),
         })?;
     let in_flight: Arc<Mutex<HashMap<String, Arc<InFlight>>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
