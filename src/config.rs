@@ -305,52 +305,8 @@ impl PipelineConfig {
                 }
             }
             SourceConfig::Stdin {} => {}
-            SourceConfig::S3(c) => {
-                if c.bucket.is_empty() {
-                    return Err("source.bucket is empty: give the trail's bucket name".into());
-                }
-                c.window()?;
-                check_range(
-                    "source.fetch_concurrency",
-                    c.fetch_concurrency,
-                    1,
-                    4096,
-                    "default 64",
-                )?;
-                check_range(
-                    "source.list_concurrency",
-                    c.list_concurrency,
-                    1,
-                    1024,
-                    "default 16",
-                )?;
-            }
-            SourceConfig::Sqs(c) => {
-                if !c.queue_url.starts_with("http") {
-                    return Err(format!("source.queue_url = \"{}\" is not a queue URL: give https://sqs.<region>.amazonaws.com/<account>/<queue>", c.queue_url));
-                }
-                check_range(
-                    "source.visibility_timeout_secs",
-                    c.visibility_timeout_secs as usize,
-                    1,
-                    43_200,
-                    "default 300; SQS allows up to 12 hours",
-                )?;
-                check_range(
-                    "source.max_in_flight",
-                    c.max_in_flight,
-                    1,
-                    100_000,
-                    "default 100",
-                )?;
-                check_range(
-                    "source.fetch_concurrency",
-                    c.fetch_concurrency,
-                    1,
-                    4096,
-                    "default 16",
-                )?;
-            }
+            SourceConfig::S3(c) => c.validate()?,
+            SourceConfig::Sqs(c) => c.validate()?,
         }
         if self.sinks.is_empty() {
             return Err("no [[sink]]: add one, e.g. [[sink]] with type = \"ndjson\" and path = \"-\" for stdout".into());
@@ -511,7 +467,13 @@ impl PipelineConfig {
     }
 }
 
-fn check_range(key: &str, value: usize, min: usize, max: usize, hint: &str) -> Result<(), String> {
+pub(crate) fn check_range(
+    key: &str,
+    value: usize,
+    min: usize,
+    max: usize,
+    hint: &str,
+) -> Result<(), String> {
     if value < min || value > max {
         return Err(format!(
             "{key} = {value} is out of range: use {min} to {max} ({hint})"

@@ -22,6 +22,7 @@ use super::trail_layout::{
 };
 use super::SourceError;
 use crate::blob::StreamInput;
+use crate::config::check_range;
 use crate::metrics as m;
 
 /// `[source] type = "s3"`.
@@ -66,6 +67,29 @@ fn default_fetch_concurrency() -> usize {
 pub const CHUNKS_AHEAD: usize = 2;
 
 impl S3SourceConfig {
+    /// Checks every value; messages name the key (`source.*`), what is wrong and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bucket.is_empty() {
+            return Err("source.bucket is empty: give the trail's bucket name".into());
+        }
+        self.window()?;
+        check_range(
+            "source.fetch_concurrency",
+            self.fetch_concurrency,
+            1,
+            4096,
+            "default 64",
+        )?;
+        check_range(
+            "source.list_concurrency",
+            self.list_concurrency,
+            1,
+            1024,
+            "default 16",
+        )?;
+        Ok(())
+    }
+
     /// Parses `s3://bucket/prefix`.
     pub fn from_url(url: &str) -> Option<(String, String)> {
         let rest = url.strip_prefix("s3://")?;

@@ -19,6 +19,7 @@ use super::aws::{error_text, AwsConfig};
 use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
 use super::SourceError;
 use crate::blob::StreamInput;
+use crate::config::check_range;
 use crate::metrics as m;
 
 /// `[source] type = "sqs"`.
@@ -60,6 +61,36 @@ pub struct ObjectRef {
     pub bucket: String,
     pub key: String,
     pub size: Option<u64>,
+}
+
+impl SqsSourceConfig {
+    /// Checks every value; messages name the key (`source.*`), what is wrong and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.queue_url.starts_with("http") {
+            return Err(format!("source.queue_url = \"{}\" is not a queue URL: give https://sqs.<region>.amazonaws.com/<account>/<queue>", self.queue_url));
+        }
+        check_range(
+            "source.visibility_timeout_secs",
+            self.visibility_timeout_secs as usize,
+            1,
+            43_200,
+            "default 300; SQS allows up to 12 hours",
+        )?;
+        check_range(
+            "source.max_in_flight",
+            self.max_in_flight,
+            1,
+            100_000,
+            "default 100",
+        )?;
+        check_range(
+            "source.fetch_concurrency",
+            self.fetch_concurrency,
+            1,
+            4096,
+            "default 16",
+        )
+    }
 }
 
 /// The log files a notification names (empty for test events, digests, other objects).
