@@ -113,11 +113,7 @@ pub fn check_connectivity(config: &PipelineConfig) -> Result<(), StartError> {
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
-    for (sink, cx) in config
-        .sinks
-        .iter()
-        .zip(sink_contexts(config, runtime.handle()))
-    {
+    for (sink, cx) in config.sinks.iter().zip(sink_contexts(config)) {
         runtime
             .block_on(sink.spec().healthcheck(&cx))
             .map_err(|error| StartError::Unreachable {

@@ -78,16 +78,10 @@ pub struct Topology<'c> {
 }
 
 /// Each sink's build context, in config order.
-pub fn sink_contexts(
-    config: &PipelineConfig,
-    runtime: &tokio::runtime::Handle,
-) -> Vec<SinkContext> {
+pub fn sink_contexts(config: &PipelineConfig) -> Vec<SinkContext> {
     sink_ids(&config.sinks)
         .into_iter()
-        .map(|id| SinkContext {
-            id: Arc::from(id),
-            runtime: runtime.clone(),
-        })
+        .map(|id| SinkContext { id: Arc::from(id) })
         .collect()
 }
 
@@ -120,11 +114,7 @@ impl<'c> Topology<'c> {
             None => None,
         };
         let mut sinks = Vec::with_capacity(config.sinks.len());
-        for (sink, cx) in config
-            .sinks
-            .iter()
-            .zip(sink_contexts(config, runtime.handle()))
-        {
+        for (sink, cx) in config.sinks.iter().zip(sink_contexts(config)) {
             let spec = sink.spec();
             sinks.push(BuiltSink {
                 sink: spec.build(&cx)?,
@@ -380,7 +370,7 @@ impl<'c> Topology<'c> {
     /// Runs each sink's health check; a failure is a warning (delivery retries until the sink
     /// is back, or its budget is spent).
     fn check_sinks_at_start(&self) {
-        let contexts = sink_contexts(self.core.config, self.core.runtime.handle());
+        let contexts = sink_contexts(self.core.config);
         for (sink, cx) in self.core.config.sinks.iter().zip(contexts) {
             let check = sink.spec().healthcheck(&cx);
             let answer = self
@@ -417,11 +407,6 @@ pub struct Running<'c> {
 }
 
 impl Running<'_> {
-    /// The run's stop signal (tests and service mode stop a run with it).
-    pub fn shutdown(&self) -> Shutdown {
-        self.core.shutdown.clone()
-    }
-
     /// The run's counters, live.
     pub fn stats(&self) -> Arc<RunStats> {
         self.core.stats.clone()

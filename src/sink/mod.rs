@@ -65,8 +65,6 @@ pub trait SinkSpec: Send + Sync {
 pub struct SinkContext {
     /// The sink's id: its config `name`, or `<type>_<n>`. The `sink` label of its metrics.
     pub id: Arc<str>,
-    /// The I/O runtime (network sinks spawn their clients on it).
-    pub runtime: tokio::runtime::Handle,
 }
 
 /// A built sink. `deliver` is called with one request at a time per task, up to the sink's
@@ -132,8 +130,6 @@ pub enum BuildError {
         path: String,
         source: std::io::Error,
     },
-    #[error("sink {id}: {message}")]
-    Invalid { id: String, message: String },
 }
 
 /// Why a sink stopped.
@@ -164,14 +160,14 @@ pub enum SinkError {
 
 /// A record's keys, read once by the worker that wrote it: what sinks key, route and cap by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordKeys {
-    /// Ranges in the batch's `key_text`.
+struct RecordKeys {
+    /// Ranges in `BatchKeys::text`.
     event_id: (u32, u32),
     recipient_account_id: (u32, u32),
     aws_region: (u32, u32),
     event_source: (u32, u32),
     /// `eventTime` as Unix milliseconds; 0 when missing or unreadable.
-    pub event_time_ms: i64,
+    event_time_ms: i64,
 }
 
 /// The keys of one record, as text (empty when the record has none).
@@ -247,19 +243,6 @@ impl BatchKeys {
             event_source: s(r.event_source),
             event_time_ms: r.event_time_ms,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.text.clear();
-        self.records.clear();
     }
 }
 
