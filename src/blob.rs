@@ -15,6 +15,17 @@ pub enum BlobInput {
     Stdin,
     /// Bytes arriving from a network fetch (an S3 object), read as they come.
     Stream(StreamInput),
+    /// Messages (from Kafka), each a whole input of its own, decoded one after the other:
+    /// many small messages share one blob, so the cost per blob is paid per many.
+    Messages(Arc<Vec<Message>>),
+}
+
+/// One message of a `Messages` blob.
+#[derive(Debug)]
+pub struct Message {
+    /// Names the message (`kafka:topic/partition@offset`) in origins and errors.
+    pub origin: Arc<str>,
+    pub bytes: Vec<u8>,
 }
 
 impl BlobInput {
@@ -24,6 +35,8 @@ impl BlobInput {
             BlobInput::File(path) => Ok(Box::new(File::open(path)?)),
             BlobInput::Stdin => Ok(Box::new(io::stdin())),
             BlobInput::Stream(s) => s.take(),
+            // Each message is an input of its own: the worker decodes them one by one.
+            BlobInput::Messages(_) => Err(io::Error::other("messages are read one by one")),
         }
     }
 }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
+use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::scripted::ScriptedSinkConfig;
 use crate::sink::SinkSpec;
+use crate::source::kafka::KafkaSourceConfig;
 use crate::source::s3::S3SourceConfig;
 use crate::source::sqs::SqsSourceConfig;
 use crate::transform::attribution::AttributionLimits;
@@ -132,6 +134,8 @@ pub enum SourceConfig {
     S3(S3SourceConfig),
     /// New log files as their notifications arrive on an SQS queue (live).
     Sqs(SqsSourceConfig),
+    /// Messages of Kafka topics, as a member of a consumer group (live).
+    Kafka(KafkaSourceConfig),
 }
 
 impl SourceConfig {
@@ -146,6 +150,7 @@ impl SourceConfig {
             SourceConfig::Stdin {} => "stdin".into(),
             SourceConfig::S3(c) => format!("s3://{}/{}", c.bucket, c.prefix),
             SourceConfig::Sqs(c) => format!("the SQS queue {}", c.queue_url),
+            SourceConfig::Kafka(c) => format!("the Kafka topics {}", c.topics.join(", ")),
         }
     }
 }
@@ -157,6 +162,8 @@ impl SourceConfig {
 pub enum SinkConfig {
     /// Newline-delimited JSON, one record per line.
     Ndjson(NdjsonSinkConfig),
+    /// Messages to a Kafka topic.
+    Kafka(KafkaSinkConfig),
     /// A sink whose answers a test scripts; built in code only.
     #[serde(skip)]
     Scripted(ScriptedSinkConfig),
@@ -167,6 +174,7 @@ impl SinkConfig {
     pub fn spec(&self) -> &dyn SinkSpec {
         match self {
             SinkConfig::Ndjson(c) => c,
+            SinkConfig::Kafka(c) => c,
             SinkConfig::Scripted(c) => c,
         }
     }
@@ -307,6 +315,7 @@ impl PipelineConfig {
             SourceConfig::Stdin {} => {}
             SourceConfig::S3(c) => c.validate()?,
             SourceConfig::Sqs(c) => c.validate()?,
+            SourceConfig::Kafka(c) => c.validate()?,
         }
         if self.sinks.is_empty() {
             return Err("no [[sink]]: add one, e.g. [[sink]] with type = \"ndjson\" and path = \"-\" for stdout".into());

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod decode;
 pub mod gen;
+pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;

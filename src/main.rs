@@ -11,9 +11,12 @@ use trailhose::config::{
     StateConfig,
 };
 use trailhose::gen::{generate_archive, write_geoip_fixtures, GenOptions};
+use trailhose::kafka::KafkaUrl;
 use trailhose::pipeline::{self, exit, RunOptions};
+use trailhose::sink::kafka::KafkaSinkConfig;
 use trailhose::sink::ndjson::NdjsonSinkConfig;
 use trailhose::source::aws::AwsConfig;
+use trailhose::source::kafka::KafkaSourceConfig;
 use trailhose::source::s3::S3SourceConfig;
 use trailhose::transform::dedupe::DedupeConfig;
 use trailhose::transform::filter::FilterConfig;
@@ -124,8 +127,13 @@ struct VerifyArgs {
 #[derive(Args)]
 struct ReplayArgs {
     /// Files and directories to read (recursively, in trail time order); `-` or nothing for
-    /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3).
+    /// stdin; or one `s3://bucket/prefix` (a trail's archive in S3); or one
+    /// `kafka://HOST:PORT/TOPIC[?group=G]` (a topic, from the group's commit, or from the start
+    /// without a group).
     paths: Vec<PathBuf>,
+    /// kafka:// source: end after this many seconds without a message (0: run until stopped).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    stop_when_idle: u64,
     /// Also read hidden files and folders (`.name`) inside the directories given; by default
     /// they are skipped, as are empty files (both counted in trailhose_inputs_skipped_total).
     #[arg(long)]
@@ -135,8 +143,8 @@ struct ReplayArgs {
     /// S3: objects fetched at once.
     #[arg(long, value_name = "N")]
     fetch_concurrency: Option<usize>,
-    /// Write NDJSON here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
+    /// Write NDJSON here instead of stdout, or to a topic: `kafka://HOST:PORT/TOPIC`.
+    #[arg(short, long, visible_alias = "to", value_name = "FILE|URL")]
     output: Option<PathBuf>,
     /// Decode workers (default: one per core).
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
@@ -263,7 +271,13 @@ fn try_main(cli: Cli) -> i32 {
                 return exit::USAGE;
             }
             let quiet = args.quiet;
-            let config = replay_config(args);
+            let config = match replay_config(args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("trailhose: error: {e}");
+                    return exit::USAGE;
+                }
+            };
             if let Err(e) = config.validate() {
                 eprintln!("trailhose: error: {}", flag_names(&e));
                 return exit::USAGE;
@@ -415,12 +429,47 @@ fn verify(args: VerifyArgs) -> i32 {
 }
 
 /// The config `replay`'s flags describe: the same engine `run` uses.
-fn replay_config(args: ReplayArgs) -> PipelineConfig {
+fn replay_config(args: ReplayArgs) -> Result<PipelineConfig, String> {
     let s3_url = args
         .paths
         .iter()
         .find_map(|p| p.to_str().and_then(S3SourceConfig::from_url));
-    let source = if let Some((bucket, prefix)) = s3_url {
+    let kafka_url = args
+        .paths
+        .iter()
+        .find_map(|p| p.to_str().and_then(KafkaUrl::parse))
+        .transpose()?;
+    let sink = match args
+        .output
+        .as_ref()
+        .and_then(|o| o.to_str())
+        .and_then(KafkaUrl::parse)
+    {
+        Some(url) => {
+            let url = url?;
+            if url.group.is_some() {
+                return Err("--output kafka://...?group=: a group is for reading; write kafka://HOST:PORT/TOPIC".into());
+            }
+            SinkConfig::Kafka(KafkaSinkConfig {
+                format: args.format,
+                ..KafkaSinkConfig::new(url.brokers, url.topic)
+            })
+        }
+        None => SinkConfig::Ndjson(NdjsonSinkConfig {
+            path: args.output,
+            format: args.format,
+            ..NdjsonSinkConfig::default()
+        }),
+    };
+    let source = if let Some(url) = kafka_url {
+        if args.paths.len() > 1 {
+            return Err("a kafka:// source is read alone: give it as the only PATH".into());
+        }
+        SourceConfig::Kafka(KafkaSourceConfig::quick_look(
+            url,
+            (args.stop_when_idle > 0).then_some(args.stop_when_idle),
+        ))
+    } else if let Some((bucket, prefix)) = s3_url {
         SourceConfig::S3(
             args.s3
                 .config(bucket, prefix, args.fetch_concurrency.unwrap_or(64)),
@@ -434,13 +483,9 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
         }
     };
     let defaults = PipelineBounds::default();
-    PipelineConfig {
+    Ok(PipelineConfig {
         source,
-        sinks: vec![SinkConfig::Ndjson(NdjsonSinkConfig {
-            path: args.output,
-            format: args.format,
-            ..NdjsonSinkConfig::default()
-        })],
+        sinks: vec![sink],
         pipeline: PipelineBounds {
             workers: args.workers,
             batch_bytes: args.batch_bytes.unwrap_or(defaults.batch_bytes),
@@ -479,7 +524,7 @@ fn replay_config(args: ReplayArgs) -> PipelineConfig {
             keep_original: args.keep_original,
             ecs_flattened: args.ecs_flattened,
         },
-    }
+    })
 }
 
 /// Config keys in messages become the flags that set them, for `replay`.

@@ -90,6 +90,33 @@ pub const SQS_RETURNED: &str = "trailhose_sqs_messages_returned_total";
 pub const SQS_IGNORED: &str = "trailhose_sqs_messages_ignored_total";
 /// SQS messages in flight (received, not yet deleted or returned).
 pub const SQS_IN_FLIGHT: &str = "trailhose_sqs_messages_in_flight";
+/// Kafka messages consumed (offsets handed on, tombstones included); label `topic`.
+pub const KAFKA_MESSAGES_IN: &str = "trailhose_kafka_messages_in_total";
+/// Payload bytes consumed; label `topic`.
+pub const KAFKA_BYTES_IN: &str = "trailhose_kafka_bytes_in_total";
+/// Messages a Kafka sink produced (sent; delivery is `trailhose_records_out_total`); label `sink`.
+pub const KAFKA_MESSAGES_OUT: &str = "trailhose_kafka_messages_out_total";
+/// Payload bytes a Kafka sink produced (before compression); label `sink`.
+pub const KAFKA_BYTES_OUT: &str = "trailhose_kafka_bytes_out_total";
+/// Offset commits that succeeded.
+pub const KAFKA_COMMITS: &str = "trailhose_kafka_commits_total";
+/// Offset commits that failed (retried with the next commit).
+pub const KAFKA_COMMIT_ERRORS: &str = "trailhose_kafka_commit_errors_total";
+/// Records a Kafka sink could not deliver, by `reason` (`too_large_or_invalid`,
+/// `authorization`, `fatal`, `timed_out`, `other`); label `sink`.
+pub const KAFKA_DELIVERY_ERRORS: &str = "trailhose_kafka_delivery_errors_total";
+/// Consumer group rebalances; label `kind` (`assign`, `revoke`).
+pub const KAFKA_REBALANCES: &str = "trailhose_kafka_rebalances_total";
+/// Messages between the group's committed offset and the partition's end; labels `topic`,
+/// `partition` (from librdkafka's statistics, every 5 s).
+pub const KAFKA_CONSUMER_LAG: &str = "trailhose_kafka_consumer_lag_messages";
+/// Messages waiting in a Kafka sink's producer queue; label `sink`.
+pub const KAFKA_PRODUCER_QUEUE: &str = "trailhose_kafka_producer_queue_messages";
+/// Kafka producers replaced after a fatal error; label `sink`.
+pub const KAFKA_PRODUCER_RESTARTS: &str = "trailhose_kafka_producer_restarts_total";
+/// Errors librdkafka reported (broker down, authentication...); label `client` (`source`,
+/// `sink <id>`).
+pub const KAFKA_CLIENT_ERRORS: &str = "trailhose_kafka_client_errors_total";
 
 /// Buckets for per-input time: trail files take milliseconds, huge replays seconds.
 const BLOB_SECONDS_BUCKETS: [f64; 12] = [
@@ -202,6 +229,34 @@ pub fn describe() {
         SQS_IN_FLIGHT,
         "SQS messages received and not yet deleted or returned."
     );
+    describe_counter!(KAFKA_MESSAGES_IN, "Kafka messages consumed.");
+    describe_counter!(KAFKA_BYTES_IN, Unit::Bytes, "Kafka payload bytes consumed.");
+    describe_counter!(KAFKA_MESSAGES_OUT, "Messages a Kafka sink produced.");
+    describe_counter!(
+        KAFKA_BYTES_OUT,
+        Unit::Bytes,
+        "Payload bytes a Kafka sink produced (before compression)."
+    );
+    describe_counter!(KAFKA_COMMITS, "Kafka offset commits that succeeded.");
+    describe_counter!(KAFKA_COMMIT_ERRORS, "Kafka offset commits that failed.");
+    describe_counter!(
+        KAFKA_DELIVERY_ERRORS,
+        "Records a Kafka sink could not deliver, by reason."
+    );
+    describe_counter!(KAFKA_REBALANCES, "Kafka consumer group rebalances.");
+    describe_gauge!(
+        KAFKA_CONSUMER_LAG,
+        "Messages between the committed offset and the partition's end."
+    );
+    describe_gauge!(
+        KAFKA_PRODUCER_QUEUE,
+        "Messages waiting in a Kafka sink's producer queue."
+    );
+    describe_counter!(
+        KAFKA_PRODUCER_RESTARTS,
+        "Kafka producers replaced after a fatal error."
+    );
+    describe_counter!(KAFKA_CLIENT_ERRORS, "Errors librdkafka reported.");
 }
 
 /// Registers every error kind and drop reason at zero, so a scrape shows the whole family.

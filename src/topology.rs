@@ -337,7 +337,7 @@ impl<'c> Topology<'c> {
             thread::Builder::new()
                 .name("trailhose-source".into())
                 .spawn(move || {
-                    run_source(&source_config, &blob_tx, &stats, &stop, &handle, progress)
+                    run_source(&source_config, blob_tx, &stats, &stop, &handle, progress)
                 })
                 .map_err(|source| StartError::Thread {
                     what: "source".into(),
@@ -417,21 +417,6 @@ impl Running<'_> {
     pub fn finish(self) -> RunReport {
         let stats = self.core.stats;
         let stop = &self.core.shutdown;
-        match self.source.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                RunStats::add(&stats.errors, 1);
-                metrics::counter!(m::ERRORS, "kind" => "io").increment(1);
-                eprintln!("trailhose: error: {e}");
-            }
-            Err(_) => {
-                // A bug: what it had listed but not handed on is simply not read, so nothing of
-                // it is acknowledged; the run must not end as if the input were complete.
-                RunStats::add(&stats.panics, 1);
-                stop.stop();
-                eprintln!("trailhose: error: internal error: the source thread panicked while listing {}; the run stops and inputs not yet read are not acknowledged", self.core.config.source.describe());
-            }
-        }
         for t in self.worker_threads {
             // A worker's panic was reported (naming its input) by the worker as it unwound.
             if t.join().is_err() {
@@ -453,6 +438,22 @@ impl Running<'_> {
                 (id, outcome)
             })
             .collect();
+        // The source ends last: a Kafka source commits what the sinks acknowledged.
+        match self.source.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                RunStats::add(&stats.errors, 1);
+                metrics::counter!(m::ERRORS, "kind" => "io").increment(1);
+                eprintln!("trailhose: error: {e}");
+            }
+            Err(_) => {
+                // A bug: what it had listed but not handed on is simply not read, so nothing of
+                // it is acknowledged; the run must not end as if the input were complete.
+                RunStats::add(&stats.panics, 1);
+                stop.stop();
+                eprintln!("trailhose: error: internal error: the source thread panicked while listing {}; the run stops and inputs not yet read are not acknowledged", self.core.config.source.describe());
+            }
+        }
         self.monitor.finish();
         if let Some(dl) = &self.core.dead_letter {
             if let Err(e) = dl.flush() {

@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use simd_json::tape::Value;
 use tokio::sync::mpsc::Sender;
 
-use crate::blob::{AckToken, Blob, BlobInput};
+use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
@@ -160,8 +160,16 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     // and a fetched object (4 MiB per worker).
     let small_file = matches!(input, BlobInput::File(_) | BlobInput::Stream(_))
         && size.is_some_and(|s| s <= WHOLE_READ_MAX_BYTES);
-    let stats = match input.open() {
-        Ok(mut reader) if small_file => {
+    let opened = match &input {
+        BlobInput::Messages(messages) => {
+            decode_messages(decoder, messages, &mut out);
+            None
+        }
+        _ => Some(input.open()),
+    };
+    let stats = match opened {
+        None => Default::default(),
+        Some(Ok(mut reader)) if small_file => {
             // Read a small file whole: it can then be inflated in one call (see decode_bytes).
             whole.clear();
             match reader.read_to_end(whole) {
@@ -178,7 +186,7 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
                 }
             }
         }
-        Ok(reader) => decoder.decode(
+        Some(Ok(reader)) => decoder.decode(
             &origin,
             StopAwareReader {
                 inner: reader,
@@ -186,7 +194,7 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
             },
             &mut out,
         ),
-        Err(e) => {
+        Some(Err(e)) => {
             out.error(
                 DecodeError {
                     origin: origin.clone(),
@@ -231,6 +239,24 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
     metrics::histogram!(m::BLOB_SECONDS).record(started.elapsed().as_secs_f64());
     if out.complete && !shared.stop.load(Ordering::Relaxed) {
         ack.ack();
+    }
+}
+
+/// Decodes each message of a blob on its own (each holds a whole envelope: a trail file, a
+/// record, an event), naming it in its records' origins and errors, and counts its bytes.
+fn decode_messages(decoder: &mut BlobDecoder, messages: &[Message], out: &mut BlobOutput<'_>) {
+    for message in messages {
+        if out.shared.stop.load(Ordering::Relaxed) {
+            out.complete = false;
+            return;
+        }
+        out.origin = message.origin.clone();
+        let stats = decoder.decode_bytes(&message.origin, &message.bytes, out);
+        out.position(stats.compressed_bytes, stats.decompressed_bytes);
+        out.report_progress();
+        // The next message's positions start from zero again.
+        out.read = (0, 0);
+        out.reported = (0, 0);
     }
 }
 

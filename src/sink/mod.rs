@@ -9,6 +9,7 @@
 //! section. Nothing else changes.
 
 pub mod delivery;
+pub mod kafka;
 pub mod line_file;
 pub mod ndjson;
 pub mod retry;
@@ -130,6 +131,9 @@ pub enum BuildError {
         path: String,
         source: std::io::Error,
     },
+    /// A network client could not be made (a bad client property, say).
+    #[error("{detail}")]
+    Client { id: String, detail: String },
 }
 
 /// Why a sink stopped.
@@ -358,7 +362,7 @@ impl Request {
     }
 
     /// The batch indexes of its records, in order.
-    pub fn indexes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+    pub fn indexes(&self) -> Box<dyn Iterator<Item = usize> + Send + '_> {
         match &self.records {
             Selection::Range(r) => Box::new(r.clone()),
             Selection::List(l) => Box::new(l.iter().copied()),

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod dir;
+pub mod kafka;
 pub mod s3;
 pub mod sqs;
 pub mod stdin;
@@ -46,58 +47,99 @@ pub enum SourceError {
     Window(String),
     #[error("source.queue_url = \"{url}\": {detail}")]
     Queue { url: String, detail: String },
+    /// The Kafka consumer could not be made or subscribed.
+    #[error("kafka source: {detail}")]
+    Kafka { detail: String },
     #[error("listing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Lists the source's inputs in order and hands them to the workers as blobs.
+/// How a source hands inputs to the workers: makes each blob (with its ack token, which tells
+/// the run's counters and the source's own `then` how the input ended) and sends it. Dropping
+/// it ends the workers' input.
+pub struct Handoff<'a> {
+    blobs: Sender<Blob>,
+    stats: &'a Arc<RunStats>,
+    stop: &'a AtomicBool,
+}
+
+impl Handoff<'_> {
+    /// Whether the run is stopping (nothing more should be handed on).
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// A blob for an input; `then` runs with its outcome (the S3 checkpoint, SQS deletes,
+    /// Kafka offsets).
+    pub fn blob(
+        &self,
+        origin: Arc<str>,
+        input: BlobInput,
+        size: Option<u64>,
+        kind: &'static str,
+        then: Option<Box<dyn FnOnce(bool) + Send>>,
+    ) -> Blob {
+        metrics::counter!(m::INPUTS, "source" => kind).increment(1);
+        let st = self.stats.clone();
+        let ack = AckToken::new(move |ok| {
+            if ok {
+                RunStats::add(&st.inputs_acked, 1);
+                metrics::counter!(m::INPUTS_ACKED).increment(1);
+            } else {
+                metrics::counter!(m::INPUTS_FAILED).increment(1);
+            }
+            RunStats::add(&st.inputs_done, 1);
+            if let Some(then) = then {
+                then(ok);
+            }
+        });
+        Blob {
+            origin,
+            input,
+            size,
+            ack,
+        }
+    }
+
+    /// Sends a blob, waiting while the workers are busy; false once the run is stopping.
+    pub fn send(&self, blob: Blob) -> bool {
+        self.blobs.send(blob).is_ok()
+    }
+
+    /// Sends a blob, waiting at most `wait` (the blob comes back if the channel stayed full).
+    pub fn send_timeout(
+        &self,
+        blob: Blob,
+        wait: std::time::Duration,
+    ) -> Result<(), crossbeam_channel::SendTimeoutError<Blob>> {
+        self.blobs.send_timeout(blob, wait)
+    }
+}
+
+/// Lists the source's inputs in order and hands them to the workers as blobs; the workers'
+/// input ends when this returns (or, for Kafka, once it stops consuming).
 pub fn run_source(
     source: &SourceConfig,
-    blobs: &Sender<Blob>,
+    blobs: Sender<Blob>,
     stats: &Arc<RunStats>,
     stop: &AtomicBool,
     runtime: &tokio::runtime::Handle,
     s3_progress: Option<Arc<S3Progress>>,
 ) -> Result<(), SourceError> {
-    // `then` runs with the input's outcome too (the S3 checkpoint, SQS deletes).
+    let handoff = Handoff { blobs, stats, stop };
     let send_then = |origin: Arc<str>,
                      input: BlobInput,
                      size: Option<u64>,
                      kind: &'static str,
                      then: Option<Box<dyn FnOnce(bool) + Send>>|
      -> bool {
-        {
-            if stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            metrics::counter!(m::INPUTS, "source" => kind).increment(1);
-            let st = stats.clone();
-            let ack = AckToken::new(move |ok| {
-                if ok {
-                    RunStats::add(&st.inputs_acked, 1);
-                    metrics::counter!(m::INPUTS_ACKED).increment(1);
-                } else {
-                    metrics::counter!(m::INPUTS_FAILED).increment(1);
-                }
-                RunStats::add(&st.inputs_done, 1);
-                if let Some(then) = then {
-                    then(ok);
-                }
-            });
-            blobs
-                .send(Blob {
-                    origin,
-                    input,
-                    size,
-                    ack,
-                })
-                .is_ok()
-        }
+        !handoff.stopping() && handoff.send(handoff.blob(origin, input, size, kind, then))
     };
     let send = |origin: Arc<str>, input: BlobInput, size: Option<u64>, kind: &'static str| {
         send_then(origin, input, size, kind, None)
     };
     match source {
+        SourceConfig::Kafka(c) => kafka::run(c, handoff)?,
         SourceConfig::S3(c) => {
             let progress =
                 s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
