@@ -610,8 +610,13 @@ mod tests {
             e.contains("pipeline.batch_bytes = 10") && e.contains("4096"),
             "{e}"
         );
+        let e = err("[source]\ntype = \"kinesis\"\n");
+        assert!(
+            e.contains("kinesis") && e.contains("kafka") && e.contains("dir"),
+            "{e}"
+        );
         let e = err("[source]\ntype = \"kafka\"\n");
-        assert!(e.contains("kafka") && e.contains("dir"), "{e}");
+        assert!(e.contains("brokers"), "{e}");
         let e = err("[source]\ntype = \"stdin\"\n");
         assert!(e.contains("[[sink]]"), "{e}");
         let e = err(

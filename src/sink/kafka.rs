@@ -444,7 +444,7 @@ impl KafkaSink {
                 | RDKafkaErrorCode::InvalidMessage,
             ) => {
                 self.delivery_error("too_large_or_invalid");
-                RecordOutcome::Rejected(format!("the broker refused the message: {e}"))
+                RecordOutcome::Rejected(format!("Kafka refused the message: {e}"))
             }
             Some(
                 RDKafkaErrorCode::TopicAuthorizationFailed
