@@ -21,13 +21,7 @@ dir=${BENCH_DIR:-target/bench-archive-$events}
 for tool in jq zcat libdeflate-gunzip /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install jq libdeflate-tools time" >&2; exit 2; }
 done
-cargo build --release --quiet
-bin=target/release/trailhose
-if [ ! -f "$dir/.complete" ]; then
-  rm -rf "$dir"
-  "$bin" gen --events "$events" --out "$dir" --seed 1 --geoip-fixtures
-  touch "$dir/.complete"
-fi
+source benches/archive.sh
 if [ ! -f "$dir/geoip/city.mmdb" ]; then
   fixtures=$(mktemp -d)
   "$bin" gen --events 1 --out "$fixtures" --geoip-fixtures 2>/dev/null

@@ -12,13 +12,7 @@ cd "$(dirname "$0")/.."
 events=${1:-700000}
 dir=${BENCH_DIR:-target/bench-archive-$events}
 runs=${RUNS:-3}
-cargo build --release --quiet
-bin=target/release/trailhose
-if [ ! -f "$dir/.complete" ]; then
-  rm -rf "$dir"
-  "$bin" gen --events "$events" --out "$dir" --seed 1 --geoip-fixtures
-  touch "$dir/.complete"
-fi
+source benches/archive.sh
 if [ ! -x target/tools/bin/s3s-fs ]; then
   cargo install --quiet s3s-fs@0.14.1 --features binary --root target/tools
 fi

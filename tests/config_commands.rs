@@ -20,12 +20,15 @@ fn shipped_pipelines_validate() {
         "raw-and-ecs.toml",
         "replay-s3.toml",
         "live-sqs.toml",
+        "kafka-sidecar.toml",
+        "s3-to-kafka.toml",
     ] {
         let path = format!("{}/pipelines/{name}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(bin())
             .args(["validate", &path])
             .env("TRAIL_DIR", dir.path())
             .env("BUCKET", "my-trail")
+            .env("BROKERS", "127.0.0.1:9092")
             .env(
                 "QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/111122223333/trail-files",

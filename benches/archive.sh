@@ -1,0 +1,10 @@
+# Sourced by the benchmark scripts: builds the release binary ($bin) and makes the `trailhose gen`
+# archive of $events events in $dir once (seed 1, with GeoIP fixtures), so every benchmark reads
+# the same data.
+cargo build --release --quiet
+bin=target/release/trailhose
+if [ ! -f "$dir/.complete" ]; then
+  rm -rf "$dir"
+  "$bin" gen --events "$events" --out "$dir" --seed 1 --geoip-fixtures
+  touch "$dir/.complete"
+fi
