@@ -25,8 +25,9 @@ use crate::stats::RunStats;
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestConfig {
-    /// Requests in flight at once.
-    pub concurrency: usize,
+    /// Requests in flight at once; absent: the sink type's default (4 for HTTP, 32 for Kafka,
+    /// whose requests only queue records into the producer's own batches).
+    pub concurrency: Option<usize>,
     /// How long one request may take before it is abandoned and retried.
     pub timeout_secs: u64,
     /// The first retry's wait ceiling; it doubles per retry, with full jitter.
@@ -43,7 +44,7 @@ pub struct RequestConfig {
 impl Default for RequestConfig {
     fn default() -> Self {
         RequestConfig {
-            concurrency: 4,
+            concurrency: None,
             timeout_secs: 60,
             retry_initial_backoff_ms: 500,
             retry_max_backoff_secs: 30,
@@ -57,7 +58,13 @@ impl RequestConfig {
     /// Checks the values; `key` names the sink (`sink[0]`).
     pub fn validate(&self, key: &str) -> Result<(), String> {
         let checks = [
-            ("concurrency", self.concurrency as u64, 1, 1024, "default 4"),
+            (
+                "concurrency",
+                self.concurrency.unwrap_or(1) as u64,
+                1,
+                1024,
+                "leave it out for the sink's default",
+            ),
             ("timeout_secs", self.timeout_secs, 1, 3600, "default 60"),
             (
                 "retry_initial_backoff_ms",
@@ -98,10 +105,15 @@ impl RequestConfig {
         Ok(())
     }
 
-    /// The settings the delivery loop runs with.
+    /// The settings the delivery loop runs with, with the default of 4 requests at once.
     pub fn settings(&self) -> DeliverySettings {
+        self.settings_with(4)
+    }
+
+    /// The settings the delivery loop runs with; `concurrency` unless the config sets one.
+    pub fn settings_with(&self, concurrency: usize) -> DeliverySettings {
         DeliverySettings {
-            concurrency: self.concurrency,
+            concurrency: self.concurrency.unwrap_or(concurrency),
             timeout: Some(Duration::from_secs(self.timeout_secs)),
             backoff: Backoff {
                 initial: Duration::from_millis(self.retry_initial_backoff_ms),
@@ -508,8 +520,9 @@ mod tests {
         assert_eq!(s.max_retry_duration, Some(Duration::from_secs(600)));
         assert!(config.validate("sink[2]").is_ok());
         assert_eq!(RequestConfig::default().settings().max_retry_duration, None);
+        assert_eq!(config.settings_with(32).concurrency, 32);
         let e = RequestConfig {
-            concurrency: 0,
+            concurrency: Some(0),
             ..RequestConfig::default()
         }
         .validate("sink[2]")

@@ -235,6 +235,10 @@ impl KafkaSourceConfig {
                     "queued.max.messages.kbytes",
                     self.prefetch_max_kbytes.to_string(),
                 ),
+                // Once the prefetch is full, librdkafka waits this long before fetching the
+                // partition again (its default, 1000 ms, idled the consumer between bursts:
+                // measured 33,000 messages/s; 10 ms: 137,000).
+                ("fetch.queue.backoff.ms", "10".into()),
                 ("statistics.interval.ms", "5000".into()),
             ],
             &self.librdkafka,
