@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::decode::split::SplitLimits;
+use crate::sink::datadog::DatadogSinkConfig;
+use crate::sink::elasticsearch::ElasticsearchSinkConfig;
+use crate::sink::http_endpoint::HttpSinkConfig;
 use crate::sink::kafka::KafkaSinkConfig;
+use crate::sink::loggly::LogglySinkConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::scripted::ScriptedSinkConfig;
+use crate::sink::splunk_hec::SplunkHecSinkConfig;
 use crate::sink::SinkSpec;
 use crate::source::kafka::KafkaSourceConfig;
 use crate::source::s3::S3SourceConfig;
@@ -164,6 +169,16 @@ pub enum SinkConfig {
     Ndjson(NdjsonSinkConfig),
     /// Messages to a Kafka topic.
     Kafka(KafkaSinkConfig),
+    /// `_bulk` requests to Elasticsearch or OpenSearch.
+    Elasticsearch(ElasticsearchSinkConfig),
+    /// Datadog's Logs intake.
+    Datadog(DatadogSinkConfig),
+    /// Loggly's bulk endpoint.
+    Loggly(LogglySinkConfig),
+    /// Splunk's HTTP Event Collector.
+    SplunkHec(SplunkHecSinkConfig),
+    /// Any HTTP endpoint taking NDJSON or JSON arrays.
+    Http(HttpSinkConfig),
     /// A sink whose answers a test scripts; built in code only.
     #[serde(skip)]
     Scripted(ScriptedSinkConfig),
@@ -175,6 +190,11 @@ impl SinkConfig {
         match self {
             SinkConfig::Ndjson(c) => c,
             SinkConfig::Kafka(c) => c,
+            SinkConfig::Elasticsearch(c) => c,
+            SinkConfig::Datadog(c) => c,
+            SinkConfig::Loggly(c) => c,
+            SinkConfig::SplunkHec(c) => c,
+            SinkConfig::Http(c) => c,
             SinkConfig::Scripted(c) => c,
         }
     }
@@ -286,10 +306,10 @@ impl PipelineConfig {
 
     /// Parses and validates config text; `name` is used in messages.
     pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
-        let text = interpolate_env(text, &|k| std::env::var(k).ok())
+        let resolved = interpolate_env(text, &|k| std::env::var(k).ok())
             .map_err(|e| ConfigError(format!("{name}: {e}")))?;
-        let config: PipelineConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("{name}: {}", explain_toml(e))))?;
+        let config: PipelineConfig = toml::from_str(&resolved)
+            .map_err(|e| ConfigError(format!("{name}: {}", explain_toml(e, &resolved, text))))?;
         config
             .validate()
             .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -492,8 +512,17 @@ pub(crate) fn check_range(
 }
 
 /// Makes toml's message name the fix where it can.
-fn explain_toml(e: toml::de::Error) -> String {
-    let msg = e.to_string();
+/// The parse error with its line as written in the file, never as resolved: a `${VAR}` may
+/// hold a secret, and toml's own message quotes the resolved line.
+fn explain_toml(e: toml::de::Error, resolved: &str, written: &str) -> String {
+    let at = e.span().map(|span| {
+        let line = resolved[..span.start.min(resolved.len())]
+            .matches('\n')
+            .count();
+        let text = written.lines().nth(line).unwrap_or("").trim();
+        format!("line {}: {text}\n", line + 1)
+    });
+    let msg = format!("{}{}", at.unwrap_or_default(), e.message().trim_end());
     if msg.contains("missing field `type`") {
         return format!("{msg}\nevery [source] and [[sink]] needs a type, e.g. type = \"dir\" or type = \"ndjson\"");
     }
@@ -628,5 +657,18 @@ mod tests {
         );
         let e = err(&format!("{base}[metrics]\naddr = \"nope\"\n"));
         assert!(e.contains("metrics.addr") && e.contains("HOST:PORT"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_never_quote_a_resolved_secret() {
+        std::env::set_var("TRAILHOSE_TEST_ES_PASSWORD", "hunter2-secret");
+        let text = "[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"elasticsearch\"\nendpoints = [\"http://127.0.0.1:9200\"]\nauth = { user = \"elastic\", password = \"${TRAILHOSE_TEST_ES_PASSWORD}\", pasword = 1 }\n";
+        let e = PipelineConfig::parse(text, "t.toml").unwrap_err().0;
+        assert!(!e.contains("hunter2"), "{e}");
+        // The line toml blames is the sink's table (a tagged enum's fields carry no span of
+        // their own); the key is named.
+        assert!(e.contains("line 3") && e.contains("pasword"), "{e}");
+        let ok = PipelineConfig::parse(&text.replace(", pasword = 1", ""), "t.toml").unwrap();
+        assert!(!format!("{ok:?}").contains("hunter2"));
     }
 }

@@ -18,6 +18,8 @@ use flate2::write::GzEncoder;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::transform::fields::civil_from_unix;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
@@ -114,24 +116,8 @@ impl Rng {
 
 /// `2026-01-05T00:03:12Z` from seconds since the epoch.
 fn iso_time(epoch: i64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(epoch);
+    let (y, m, d, hh, mm, ss) = civil_from_unix(epoch);
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-}
-
-fn civil(epoch: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 fn account_id(seed: u64, index: usize) -> String {
@@ -856,12 +842,12 @@ fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 fn day_prefix(account: &str, kind: &str, region: &str, t: i64) -> String {
-    let (y, m, d, ..) = civil(t);
+    let (y, m, d, ..) = civil_from_unix(t);
     format!("AWSLogs/{account}/{kind}/{region}/{y:04}/{m:02}/{d:02}")
 }
 
 fn stamp(t: i64, seconds: bool) -> String {
-    let (y, m, d, hh, mm, ss) = civil(t);
+    let (y, m, d, hh, mm, ss) = civil_from_unix(t);
     if seconds {
         format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
     } else {

@@ -13,6 +13,7 @@ use trailhose::config::{
 use trailhose::gen::{generate_archive, write_geoip_fixtures, GenOptions};
 use trailhose::kafka::KafkaUrl;
 use trailhose::pipeline::{self, exit, RunOptions};
+use trailhose::sink::elasticsearch::ElasticsearchSinkConfig;
 use trailhose::sink::kafka::KafkaSinkConfig;
 use trailhose::sink::ndjson::NdjsonSinkConfig;
 use trailhose::source::aws::AwsConfig;
@@ -52,12 +53,43 @@ enum Command {
         /// Also check that every sink can be reached (without writing to it).
         #[arg(long)]
         check_connectivity: bool,
+        /// Print the config as read, `${VAR}`s resolved and defaults filled in; secrets (API
+        /// keys, tokens, passwords, header values) show as ***.
+        #[arg(long)]
+        show: bool,
     },
     /// Write a realistic synthetic CloudTrail archive in the trail's S3 key layout.
     Gen(GenArgs),
+    /// Prepare a destination for trailhose's documents: `setup elasticsearch` installs the
+    /// index template (ECS mappings) on an Elasticsearch or OpenSearch cluster.
+    #[command(subcommand)]
+    Setup(SetupTarget),
     /// Check a trail's log files against its digest files (SHA-256 of each file, the chain of
     /// digests): missing, altered and extra files. Offline: s3://bucket/prefix or a local copy.
     Verify(VerifyArgs),
+}
+
+#[derive(Subcommand)]
+enum SetupTarget {
+    /// Install the index template for `cloudtrail-*` (ECS mappings: IPs, dates, geo points,
+    /// keyword blobs) with PUT _index_template/trailhose-cloudtrail.
+    Elasticsearch(SetupElasticsearchArgs),
+}
+
+#[derive(Args)]
+struct SetupElasticsearchArgs {
+    /// The cluster, e.g. https://localhost:9200 (no auth: use --config for credentials).
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    endpoint: Option<String>,
+    /// A pipeline config: its elasticsearch sink's endpoints, auth, TLS and index are used.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With --config: the sink's name, when it has more than one elasticsearch sink.
+    #[arg(long, value_name = "NAME", requires = "config")]
+    sink: Option<String>,
+    /// Print the template (Elasticsearch's dialect) instead of installing it, for curl.
+    #[arg(long)]
+    print: bool,
 }
 
 /// What `replay` (from S3) and `verify` share: which part of a trail, and how to reach AWS.
@@ -285,6 +317,7 @@ fn try_main(cli: Cli) -> i32 {
             run(&config, quiet)
         }
         Command::Verify(args) => verify(args),
+        Command::Setup(SetupTarget::Elasticsearch(args)) => setup_elasticsearch(args),
         Command::Run { config, quiet } => match PipelineConfig::load(&config) {
             Ok(config) => run(&config, quiet),
             Err(e) => {
@@ -295,8 +328,12 @@ fn try_main(cli: Cli) -> i32 {
         Command::Validate {
             config: path,
             check_connectivity,
+            show,
         } => match PipelineConfig::load(&path) {
             Ok(config) => {
+                if show {
+                    println!("{config:#?}");
+                }
                 if check_connectivity {
                     if let Err(e) = pipeline::check_connectivity(&config) {
                         eprintln!("trailhose: error: {}: {e}", path.display());
@@ -355,6 +392,81 @@ fn run(config: &PipelineConfig, quiet: bool) -> i32 {
 }
 
 /// `trailhose verify`: prints each problem, then a summary; exit 0 only when all is well.
+fn setup_elasticsearch(args: SetupElasticsearchArgs) -> i32 {
+    let sink = match (&args.endpoint, &args.config) {
+        (Some(url), _) => ElasticsearchSinkConfig::for_endpoint(url),
+        (None, Some(path)) => {
+            let config = match PipelineConfig::load(path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("trailhose: error: {e}");
+                    return exit::USAGE;
+                }
+            };
+            let found = config.sinks.iter().find_map(|s| match s {
+                SinkConfig::Elasticsearch(es)
+                    if args.sink.is_none() || es.name.as_deref() == args.sink.as_deref() =>
+                {
+                    Some(es.clone())
+                }
+                _ => None,
+            });
+            match found {
+                Some(es) => es,
+                None => {
+                    eprintln!(
+                        "trailhose: error: {} has no elasticsearch sink{}: add one, or give --endpoint",
+                        path.display(),
+                        args.sink.map(|n| format!(" named {n}")).unwrap_or_default()
+                    );
+                    return exit::USAGE;
+                }
+            }
+        }
+        (None, None) if args.print => {
+            ElasticsearchSinkConfig::for_endpoint("http://localhost:9200")
+        }
+        (None, None) => {
+            eprintln!(
+                "trailhose: error: setup elasticsearch needs --endpoint URL or --config FILE"
+            );
+            return exit::USAGE;
+        }
+    };
+    if args.print {
+        return match sink.index_template("elasticsearch") {
+            Ok(t) => {
+                println!("{t}");
+                exit::CLEAN
+            }
+            Err(e) => {
+                eprintln!("trailhose: error: {e}");
+                exit::USAGE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trailhose: error: cannot start a runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    match runtime.block_on(sink.install_index_template()) {
+        Ok(said) => {
+            eprintln!("trailhose: {said}");
+            exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("trailhose: error: setup elasticsearch: {e}");
+            exit::SINK_FAILED
+        }
+    }
+}
+
 fn verify(args: VerifyArgs) -> i32 {
     let filter = args.s3.config(String::new(), String::new(), 32);
     if let Err(e) = filter.window() {

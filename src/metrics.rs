@@ -117,6 +117,17 @@ pub const KAFKA_PRODUCER_RESTARTS: &str = "trailhose_kafka_producer_restarts_tot
 /// Errors librdkafka reported (broker down, authentication...); label `client` (`source`,
 /// `sink <id>`).
 pub const KAFKA_CLIENT_ERRORS: &str = "trailhose_kafka_client_errors_total";
+/// HTTP requests an HTTP sink sent; labels `sink`, `status` (the code, or `error` when no
+/// answer came: a refused or dropped connection, a timeout).
+pub const HTTP_REQUESTS: &str = "trailhose_http_requests_total";
+/// Request body bytes an HTTP sink sent before compression; label `sink`.
+pub const HTTP_BODY_BYTES: &str = "trailhose_http_body_bytes_total";
+/// Request body bytes an HTTP sink put on the wire (after compression); label `sink`.
+pub const HTTP_WIRE_BYTES: &str = "trailhose_http_wire_bytes_total";
+/// HTTP requests an HTTP sink has in flight; label `sink`.
+pub const HTTP_IN_FLIGHT: &str = "trailhose_http_requests_in_flight";
+/// Splunk HEC batches sent and waiting for their indexer acknowledgement; label `sink`.
+pub const HEC_ACKS_PENDING: &str = "trailhose_splunk_hec_acks_pending";
 
 /// Buckets for per-input time: trail files take milliseconds, huge replays seconds.
 const BLOB_SECONDS_BUCKETS: [f64; 12] = [
@@ -257,6 +268,22 @@ pub fn describe() {
         "Kafka producers replaced after a fatal error."
     );
     describe_counter!(KAFKA_CLIENT_ERRORS, "Errors librdkafka reported.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests an HTTP sink sent, by status.");
+    describe_counter!(
+        HTTP_BODY_BYTES,
+        Unit::Bytes,
+        "HTTP request body bytes before compression."
+    );
+    describe_counter!(
+        HTTP_WIRE_BYTES,
+        Unit::Bytes,
+        "HTTP request body bytes on the wire, after compression."
+    );
+    describe_gauge!(HTTP_IN_FLIGHT, "HTTP requests in flight.");
+    describe_gauge!(
+        HEC_ACKS_PENDING,
+        "Splunk HEC batches waiting for their indexer acknowledgement."
+    );
 }
 
 /// Registers every error kind and drop reason at zero, so a scrape shows the whole family.

@@ -22,6 +22,10 @@ fn shipped_pipelines_validate() {
         "live-sqs.toml",
         "kafka-sidecar.toml",
         "s3-to-kafka.toml",
+        "sqs-to-elasticsearch.toml",
+        "s3-to-datadog.toml",
+        "kafka-to-splunk.toml",
+        "replay-to-loggly.toml",
     ] {
         let path = format!("{}/pipelines/{name}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(bin())
@@ -29,6 +33,10 @@ fn shipped_pipelines_validate() {
             .env("TRAIL_DIR", dir.path())
             .env("BUCKET", "my-trail")
             .env("BROKERS", "127.0.0.1:9092")
+            .env("ES_PASSWORD", "pw")
+            .env("DD_API_KEY", "k")
+            .env("SPLUNK_HEC_TOKEN", "t")
+            .env("LOGGLY_TOKEN", "t")
             .env(
                 "QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/111122223333/trail-files",
@@ -96,6 +104,35 @@ fn bad_configs_name_the_key_and_exit_2() {
 }
 
 #[test]
+fn validate_shows_the_config_with_secrets_as_stars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write(
+        dir.path(),
+        "http.toml",
+        "[source]\ntype = \"stdin\"\n\n[[sink]]\ntype = \"datadog\"\napi_key = \"${DD_API_KEY}\"\n\n[[sink]]\ntype = \"elasticsearch\"\nendpoints = [\"https://es:9200\"]\nauth = { user = \"elastic\", password = \"${ES_PASSWORD}\" }\n\n[[sink]]\ntype = \"splunk_hec\"\nendpoint = \"https://splunk:8088\"\ntoken = \"${HEC_TOKEN}\"\n\n[[sink]]\ntype = \"loggly\"\ntoken = \"${LOGGLY_TOKEN}\"\n\n[[sink]]\ntype = \"http\"\nendpoint = \"https://in.example.com/\"\nheaders = { Authorization = \"Bearer ${BEARER}\" }\n",
+    );
+    let secrets = [
+        ("DD_API_KEY", "dd-0123456789"),
+        ("ES_PASSWORD", "es-pw-987"),
+        ("HEC_TOKEN", "hec-tok-555"),
+        ("LOGGLY_TOKEN", "loggly-tok-444"),
+        ("BEARER", "bearer-333"),
+    ];
+    let out = std::process::Command::new(bin())
+        .args(["validate", "--show", &config])
+        .envs(secrets)
+        .output()
+        .expect("run");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for (_, secret) in secrets {
+        assert!(!text.contains(secret), "{secret} printed: {text}");
+    }
+    assert!(text.matches("***").count() >= 5, "{text}");
+    assert!(text.contains("https://splunk:8088") && text.contains("elastic"), "{text}");
+}
+
+#[test]
 fn every_command_has_help() {
     for cmd in [
         vec!["--help"],
@@ -103,6 +140,7 @@ fn every_command_has_help() {
         vec!["run", "--help"],
         vec!["validate", "--help"],
         vec!["gen", "--help"],
+        vec!["setup", "elasticsearch", "--help"],
     ] {
         let out = trailhose(&cmd, None);
         assert_eq!(out.status.code(), Some(0), "{cmd:?}");

@@ -8,12 +8,20 @@
 //! [`Sink`], a variant in `config::SinkConfig` and a line in its `spec()`, and its README
 //! section. Nothing else changes.
 
+pub mod datadog;
 pub mod delivery;
+pub mod elasticsearch;
+pub mod http;
+pub mod http_endpoint;
+pub mod intake;
 pub mod kafka;
+pub mod key_template;
 pub mod line_file;
+pub mod loggly;
 pub mod ndjson;
 pub mod retry;
 pub mod scripted;
+pub mod splunk_hec;
 
 use std::future::Future;
 use std::ops::Range;

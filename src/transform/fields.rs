@@ -164,6 +164,23 @@ pub fn get_str<'a>(record: Value<'a, 'a>, path: &[&str]) -> Option<&'a str> {
 
 /// Seconds since the epoch of a CloudTrail time, `2026-01-05T00:03:12Z` (fractional seconds
 /// allowed); `None` for anything else.
+/// Unix seconds as UTC `(year, month, day, hour, minute, second)` (Howard Hinnant's
+/// days-to-civil algorithm: exact over the whole `i64` day range, no table, no allocation).
+pub fn civil_from_unix(epoch: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 pub fn parse_event_time(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20

@@ -281,3 +281,4 @@ pub fn dir_pipeline(
         normalize: Default::default(),
     }
 }
+pub mod intake;
