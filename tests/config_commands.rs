@@ -129,7 +129,10 @@ fn validate_shows_the_config_with_secrets_as_stars() {
         assert!(!text.contains(secret), "{secret} printed: {text}");
     }
     assert!(text.matches("***").count() >= 5, "{text}");
-    assert!(text.contains("https://splunk:8088") && text.contains("elastic"), "{text}");
+    assert!(
+        text.contains("https://splunk:8088") && text.contains("elastic"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -165,7 +165,15 @@ fn an_archive_lands_once_even_when_replayed_again() {
     }
     // The document is the ECS form, under its eventID, in the index of its day.
     let id = &ids[ids.len() / 2];
-    let hits = os.get(&format!("/cloudtrail-*/_search?q=_id:{id}"));
+    let (status, body) = request(
+        "POST",
+        &os.url(),
+        "/cloudtrail-*/_search",
+        &format!("{{\"query\":{{\"ids\":{{\"values\":[\"{id}\"]}}}}}}"),
+    )
+    .expect("osmem answers");
+    assert_eq!(status, 200, "{body}");
+    let hits: serde_json::Value = serde_json::from_str(&body).expect("json");
     let hit = &hits["hits"]["hits"][0];
     assert_eq!(hit["_id"], id.as_str(), "{hits}");
     let doc = &hit["_source"];

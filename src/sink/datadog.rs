@@ -8,16 +8,14 @@
 //! truncated by Datadog: trailhose dead-letters it whole instead, so nothing is cut silently.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 use serde::Deserialize;
 
-use super::elasticsearch::default_credentials_retry_secs;
 use super::http::{
-    delivery_settings, join, parse_endpoint, secret_header, validate_request, BatchConfig,
-    BodyCompression, Caps, HttpClient, Secret, TlsConfig,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, secret_header,
+    BatchConfig, BodyCompression, Caps, CommonKeys, Secret, TlsConfig,
 };
 use super::intake::{Framing, IntakeSink};
 use super::key_template::KeyTemplate;
@@ -108,6 +106,10 @@ const DEFAULT_CAPS: Caps = Caps {
 const MAX_ENTRY_BYTES: usize = 1_000_000;
 
 impl DatadogSinkConfig {
+    fn common(&self) -> CommonKeys<'_> {
+        common_keys!(self, DEFAULT_CAPS, LIMIT)
+    }
+
     fn base_url(&self, key: &str) -> Result<http::Uri, String> {
         let base = match &self.endpoint {
             Some(e) => parse_endpoint(&format!("{key}.endpoint"), e)?,
@@ -172,39 +174,25 @@ impl SinkSpec for DatadogSinkConfig {
         self.base_url(key)?;
         self.headers(key)?;
         self.framing(key)?;
-        self.tls.validate(key)?;
-        self.batch.caps(key, DEFAULT_CAPS, LIMIT)?;
-        validate_request(key, &self.request, self.concurrency, self.timeout_secs)
+        self.common().validate(key)
     }
 
     fn delivery(&self) -> DeliverySettings {
-        delivery_settings(&self.request, self.concurrency, self.timeout_secs)
+        self.common().delivery()
     }
 
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
         let key = format!("sink {}", cx.id);
-        let client_error = |detail: String| BuildError::Client {
-            id: cx.id.to_string(),
-            detail: format!("sink {}: {detail}", cx.id),
-        };
+        let client_error = build_error(&cx.id);
         Ok(IntakeSink {
             what: "Datadog",
-            uri: self.base_url(&key).map_err(client_error)?,
+            uri: self.base_url(&key).map_err(&client_error)?,
             method: Method::POST,
-            headers: self.headers(&key).map_err(client_error)?,
-            framing: Box::new(self.framing(&key).map_err(client_error)?),
-            caps: self
-                .batch
-                .caps(&key, DEFAULT_CAPS, LIMIT)
-                .map_err(client_error)?,
+            headers: self.headers(&key).map_err(&client_error)?,
+            framing: Box::new(self.framing(&key).map_err(&client_error)?),
+            caps: self.common().caps(&key).map_err(&client_error)?,
             max_entry_bytes: MAX_ENTRY_BYTES,
-            client: HttpClient::new(
-                &cx.id,
-                &self.tls,
-                self.compression,
-                Duration::from_secs(self.credentials_retry_secs),
-            )
-            .map_err(client_error)?,
+            client: self.common().client(&cx.id).map_err(&client_error)?,
             settings: self.delivery(),
             accept: None,
         }
@@ -225,7 +213,7 @@ impl SinkSpec for DatadogSinkConfig {
                     )?
                 }
             };
-            let client = HttpClient::new(&cx.id, &self.tls, BodyCompression::None, Duration::ZERO)?;
+            let client = self.common().probe_client(&cx.id)?;
             Ok::<_, String>((uri, self.headers("api_key")?, client))
         })();
         Box::pin(async move {

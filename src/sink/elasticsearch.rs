@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
@@ -17,8 +16,9 @@ use http::{Method, Uri};
 use serde::Deserialize;
 
 use super::http::{
-    delivery_settings, join, parse_endpoint, send_bisecting, validate_request, Answer, Attempt,
-    BatchConfig, BodyCompression, Caps, HttpClient, Secret, TlsConfig, Verdict,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, send_bisecting,
+    Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys, HttpClient, Secret, TlsConfig,
+    Verdict,
 };
 use super::intake::read_status;
 use super::{
@@ -77,10 +77,6 @@ fn default_index() -> String {
 
 fn default_format() -> Format {
     Format::Ecs
-}
-
-pub(crate) fn default_credentials_retry_secs() -> u64 {
-    300
 }
 
 /// The bulk action.
@@ -192,13 +188,8 @@ impl ElasticsearchSinkConfig {
             .collect()
     }
 
-    fn client(&self, id: &str) -> Result<HttpClient, String> {
-        HttpClient::new(
-            id,
-            &self.tls,
-            self.compression,
-            Duration::from_secs(self.credentials_retry_secs),
-        )
+    fn common(&self) -> CommonKeys<'_> {
+        common_keys!(self, DEFAULT_CAPS, LIMIT)
     }
 
     fn auth_headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
@@ -228,38 +219,24 @@ impl SinkSpec for ElasticsearchSinkConfig {
         if let Some(auth) = &self.auth {
             auth.validate(key)?;
         }
-        self.tls.validate(key)?;
-        self.batch.caps(key, DEFAULT_CAPS, LIMIT)?;
-        if self.credentials_retry_secs > 86_400 {
-            return Err(format!(
-                "{key}.credentials_retry_secs = {} is out of range: use 0 to 86400 (default 300)",
-                self.credentials_retry_secs
-            ));
-        }
-        validate_request(key, &self.request, self.concurrency, self.timeout_secs)
+        self.common().validate(key)
     }
 
     fn delivery(&self) -> DeliverySettings {
-        delivery_settings(&self.request, self.concurrency, self.timeout_secs)
+        self.common().delivery()
     }
 
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
-        let client_error = |detail: String| BuildError::Client {
-            id: cx.id.to_string(),
-            detail: format!("sink {}: {detail}", cx.id),
-        };
+        let client_error = build_error(&cx.id);
         let key = format!("sink {}", cx.id);
         Ok(Arc::new(ElasticsearchSink {
-            bulk: self.endpoint_uris(&key).map_err(client_error)?,
+            bulk: self.endpoint_uris(&key).map_err(&client_error)?,
             next: AtomicUsize::new(0),
-            index: IndexTemplate::parse(&key, &self.index).map_err(client_error)?,
+            index: IndexTemplate::parse(&key, &self.index).map_err(&client_error)?,
             action: self.action,
-            caps: self
-                .batch
-                .caps(&key, DEFAULT_CAPS, LIMIT)
-                .map_err(client_error)?,
-            headers: self.auth_headers().map_err(client_error)?,
-            client: self.client(&cx.id).map_err(client_error)?,
+            caps: self.common().caps(&key).map_err(&client_error)?,
+            headers: self.auth_headers().map_err(&client_error)?,
+            client: self.common().client(&cx.id).map_err(&client_error)?,
             settings: self.delivery(),
         }))
     }
@@ -273,7 +250,11 @@ impl SinkSpec for ElasticsearchSinkConfig {
                 .iter()
                 .map(|e| parse_endpoint("endpoint", e).and_then(|b| join(&b, "/")))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, String>((roots, self.auth_headers()?, self.client(&id)?))
+            Ok::<_, String>((
+                roots,
+                self.auth_headers()?,
+                self.common().probe_client(&id)?,
+            ))
         })();
         Box::pin(async move {
             let (roots, headers, client) = prepared.map_err(SinkError::Refused)?;
@@ -362,7 +343,7 @@ impl ElasticsearchSinkConfig {
             self.endpoints.first().map_or("", String::as_str),
         )?;
         let headers = self.auth_headers()?;
-        let client = self.client("setup")?;
+        let client = self.common().probe_client("setup")?;
         let root = join(&base, "/")?;
         let banner = client
             .send(Method::GET, &root, "application/json", &headers, b"")
@@ -757,7 +738,7 @@ mod tests {
                 "t",
                 &TlsConfig::default(),
                 BodyCompression::None,
-                Duration::ZERO,
+                std::time::Duration::ZERO,
             )
             .unwrap(),
             settings: DeliverySettings::default(),

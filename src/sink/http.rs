@@ -117,6 +117,91 @@ impl BatchConfig {
     }
 }
 
+/// How long 401/403 answers are retried by default before the run fails: long enough for a
+/// rotated key to arrive, short enough that a wrong one is noticed.
+pub fn default_credentials_retry_secs() -> u64 {
+    300
+}
+
+/// The keys every HTTP sink takes, borrowed from its config, with the sink's caps: what their
+/// `validate`, `delivery` and `build` share.
+pub struct CommonKeys<'a> {
+    pub tls: &'a TlsConfig,
+    pub compression: BodyCompression,
+    pub batch: &'a BatchConfig,
+    pub concurrency: Option<usize>,
+    pub timeout_secs: Option<u64>,
+    pub credentials_retry_secs: u64,
+    pub request: &'a RequestConfig,
+    /// The sink's default caps, and the most its intake takes.
+    pub default_caps: Caps,
+    pub limit: Caps,
+}
+
+/// The [`CommonKeys`] of an HTTP sink config (its fields carry the common names), with its caps.
+macro_rules! common_keys {
+    ($config:expr, $default_caps:expr, $limit:expr) => {
+        $crate::sink::http::CommonKeys {
+            tls: &$config.tls,
+            compression: $config.compression,
+            batch: &$config.batch,
+            concurrency: $config.concurrency,
+            timeout_secs: $config.timeout_secs,
+            credentials_retry_secs: $config.credentials_retry_secs,
+            request: &$config.request,
+            default_caps: $default_caps,
+            limit: $limit,
+        }
+    };
+}
+pub(crate) use common_keys;
+
+impl CommonKeys<'_> {
+    /// Checks them; `key` names the sink.
+    pub fn validate(&self, key: &str) -> Result<(), String> {
+        self.tls.validate(key)?;
+        self.caps(key)?;
+        if self.credentials_retry_secs > 86_400 {
+            return Err(format!(
+                "{key}.credentials_retry_secs = {} is out of range: use 0 to 86400 (default 300)",
+                self.credentials_retry_secs
+            ));
+        }
+        validate_request(key, self.request, self.concurrency, self.timeout_secs)
+    }
+
+    pub fn caps(&self, key: &str) -> Result<Caps, String> {
+        self.batch.caps(key, self.default_caps, self.limit)
+    }
+
+    pub fn delivery(&self) -> DeliverySettings {
+        delivery_settings(self.request, self.concurrency, self.timeout_secs)
+    }
+
+    /// The sink's client (`id` labels its metrics).
+    pub fn client(&self, id: &str) -> Result<HttpClient, String> {
+        HttpClient::new(
+            id,
+            self.tls,
+            self.compression,
+            Duration::from_secs(self.credentials_retry_secs),
+        )
+    }
+
+    /// A client for a health check: no compression, no credentials budget.
+    pub fn probe_client(&self, id: &str) -> Result<HttpClient, String> {
+        HttpClient::new(id, self.tls, BodyCompression::None, Duration::ZERO)
+    }
+}
+
+/// What `build` answers when a part of the sink cannot be made: the message, naming the sink.
+pub fn build_error(id: &str) -> impl Fn(String) -> super::BuildError + '_ {
+    move |detail| super::BuildError::Client {
+        id: id.to_string(),
+        detail: format!("sink {id}: {detail}"),
+    }
+}
+
 /// The delivery settings of an HTTP sink: its `[sink.request]` table, with the top-level
 /// `concurrency` and `timeout_secs` every HTTP sink takes (they win over the table's).
 pub fn delivery_settings(

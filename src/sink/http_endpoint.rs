@@ -7,17 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Method;
 use serde::Deserialize;
 
-use super::elasticsearch::default_credentials_retry_secs;
 use super::http::{
-    delivery_settings, parse_endpoint, secret_header, validate_request, BatchConfig,
-    BodyCompression, Caps, HttpClient, Secret, TlsConfig,
+    build_error, common_keys, default_credentials_retry_secs, parse_endpoint, secret_header,
+    BatchConfig, BodyCompression, Caps, CommonKeys, Secret, TlsConfig,
 };
 use super::intake::{Framing, IntakeSink, JsonArrayFraming, NdjsonFraming};
 use super::{BuildError, DeliverySettings, RequestConfig, Sink, SinkContext, SinkSpec};
@@ -103,6 +101,10 @@ const DEFAULT_CAPS: Caps = Caps {
 };
 
 impl HttpSinkConfig {
+    fn common(&self) -> CommonKeys<'_> {
+        common_keys!(self, DEFAULT_CAPS, LIMIT)
+    }
+
     fn header_list(&self, key: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
         let mut out = Vec::new();
         for (name, value) in &self.headers {
@@ -152,27 +154,23 @@ impl SinkSpec for HttpSinkConfig {
     fn validate(&self, key: &str) -> Result<(), String> {
         parse_endpoint(&format!("{key}.endpoint"), &self.endpoint)?;
         self.header_list(key)?;
-        self.tls.validate(key)?;
-        let caps = self.batch.caps(key, DEFAULT_CAPS, LIMIT)?;
+        let caps = self.common().caps(key)?;
         if self.max_event_bytes == 0 || self.max_event_bytes > caps.bytes {
             return Err(format!(
                 "{key}.max_event_bytes = {} is out of range: use 1 to batch.max_bytes ({})",
                 self.max_event_bytes, caps.bytes
             ));
         }
-        validate_request(key, &self.request, self.concurrency, self.timeout_secs)
+        self.common().validate(key)
     }
 
     fn delivery(&self) -> DeliverySettings {
-        delivery_settings(&self.request, self.concurrency, self.timeout_secs)
+        self.common().delivery()
     }
 
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
         let key = format!("sink {}", cx.id);
-        let client_error = |detail: String| BuildError::Client {
-            id: cx.id.to_string(),
-            detail: format!("sink {}: {detail}", cx.id),
-        };
+        let client_error = build_error(&cx.id);
         let framing: Box<dyn Framing> = match self.framing {
             BodyFraming::Ndjson => Box::new(NdjsonFraming),
             BodyFraming::JsonArray => Box::new(JsonArrayFraming),
@@ -180,25 +178,16 @@ impl SinkSpec for HttpSinkConfig {
         Ok(IntakeSink {
             what: "the HTTP endpoint",
             uri: parse_endpoint(&format!("{key}.endpoint"), &self.endpoint)
-                .map_err(client_error)?,
+                .map_err(&client_error)?,
             method: match self.method {
                 HttpMethod::Post => Method::POST,
                 HttpMethod::Put => Method::PUT,
             },
-            headers: self.header_list(&key).map_err(client_error)?,
+            headers: self.header_list(&key).map_err(&client_error)?,
             framing,
-            caps: self
-                .batch
-                .caps(&key, DEFAULT_CAPS, LIMIT)
-                .map_err(client_error)?,
+            caps: self.common().caps(&key).map_err(&client_error)?,
             max_entry_bytes: self.max_event_bytes,
-            client: HttpClient::new(
-                &cx.id,
-                &self.tls,
-                self.compression,
-                Duration::from_secs(self.credentials_retry_secs),
-            )
-            .map_err(client_error)?,
+            client: self.common().client(&cx.id).map_err(&client_error)?,
             settings: self.delivery(),
             accept: None,
         }

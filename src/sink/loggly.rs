@@ -6,15 +6,13 @@
 //! the sink and Loggly, not the address.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Method;
 use serde::Deserialize;
 
-use super::elasticsearch::default_credentials_retry_secs;
 use super::http::{
-    delivery_settings, join, parse_endpoint, validate_request, Answer, BatchConfig,
-    BodyCompression, Caps, HttpClient, Secret, TlsConfig,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, Answer,
+    BatchConfig, BodyCompression, Caps, CommonKeys, Secret, TlsConfig,
 };
 use super::intake::{IntakeSink, NdjsonFraming};
 use super::{BuildError, DeliverySettings, RequestConfig, Sink, SinkContext, SinkSpec};
@@ -71,6 +69,10 @@ const DEFAULT_CAPS: Caps = Caps {
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 impl LogglySinkConfig {
+    fn common(&self) -> CommonKeys<'_> {
+        common_keys!(self, DEFAULT_CAPS, LIMIT)
+    }
+
     fn uri(&self, key: &str) -> Result<http::Uri, String> {
         if self.token.is_empty() {
             return Err(format!(
@@ -142,40 +144,29 @@ impl SinkSpec for LogglySinkConfig {
 
     fn validate(&self, key: &str) -> Result<(), String> {
         self.uri(key)?;
-        self.tls.validate(key)?;
-        self.batch.caps(key, DEFAULT_CAPS, LIMIT)?;
-        validate_request(key, &self.request, self.concurrency, self.timeout_secs)
+        self.common().validate(key)
     }
 
     fn delivery(&self) -> DeliverySettings {
-        delivery_settings(&self.request, self.concurrency, self.timeout_secs)
+        self.common().delivery()
     }
 
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
         let key = format!("sink {}", cx.id);
-        let client_error = |detail: String| BuildError::Client {
-            id: cx.id.to_string(),
-            detail: format!("sink {}: {detail}", cx.id),
-        };
+        let client_error = build_error(&cx.id);
         Ok(IntakeSink {
             what: "Loggly",
-            uri: self.uri(&key).map_err(client_error)?,
+            uri: self.uri(&key).map_err(&client_error)?,
             method: Method::POST,
             headers: Vec::new(),
             framing: Box::new(NdjsonFraming),
-            caps: self
-                .batch
-                .caps(&key, DEFAULT_CAPS, LIMIT)
-                .map_err(client_error)?,
+            caps: self.common().caps(&key).map_err(&client_error)?,
             max_entry_bytes: MAX_EVENT_BYTES,
-            client: HttpClient::new(
-                &cx.id,
-                &self.tls,
-                self.compression,
-                Duration::from_secs(self.credentials_retry_secs),
-            )
-            .map_err(client_error)?
-            .hiding_path(),
+            client: self
+                .common()
+                .client(&cx.id)
+                .map_err(&client_error)?
+                .hiding_path(),
             settings: self.delivery(),
             accept: Some(said_ok),
         }

@@ -14,10 +14,10 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{Method, Uri};
 use serde::Deserialize;
 
-use super::elasticsearch::default_credentials_retry_secs;
 use super::http::{
-    delivery_settings, join, parse_endpoint, secret_header, send_bisecting, validate_request,
-    Answer, Attempt, BatchConfig, BodyCompression, Caps, HttpClient, Secret, TlsConfig,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, secret_header,
+    send_bisecting, Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys, HttpClient,
+    Secret, TlsConfig,
 };
 use super::intake::{read_status, Framing};
 use super::{
@@ -101,6 +101,10 @@ const DEFAULT_CAPS: Caps = Caps {
 };
 
 impl SplunkHecSinkConfig {
+    fn common(&self) -> CommonKeys<'_> {
+        common_keys!(self, DEFAULT_CAPS, LIMIT)
+    }
+
     fn urls(&self, key: &str) -> Result<(Uri, Uri), String> {
         let base = parse_endpoint(&format!("{key}.endpoint"), &self.endpoint)?;
         Ok((
@@ -160,8 +164,6 @@ impl SinkSpec for SplunkHecSinkConfig {
     fn validate(&self, key: &str) -> Result<(), String> {
         self.urls(key)?;
         self.headers(key, &new_channel())?;
-        self.tls.validate(key)?;
-        self.batch.caps(key, DEFAULT_CAPS, LIMIT)?;
         for (name, value, max) in [
             ("ack_poll_secs", self.ack_poll_secs, 600),
             ("ack_timeout_secs", self.ack_timeout_secs, 86_400),
@@ -177,11 +179,11 @@ impl SinkSpec for SplunkHecSinkConfig {
                 "{key}.sourcetype is empty: leave it out for aws:cloudtrail"
             ));
         }
-        validate_request(key, &self.request, self.concurrency, self.timeout_secs)
+        self.common().validate(key)
     }
 
     fn delivery(&self) -> DeliverySettings {
-        let mut settings = delivery_settings(&self.request, self.concurrency, self.timeout_secs);
+        let mut settings = self.common().delivery();
         if self.acknowledgements {
             if self.concurrency.is_none() && self.request.concurrency.is_none() {
                 settings.concurrency = 16;
@@ -196,32 +198,20 @@ impl SinkSpec for SplunkHecSinkConfig {
 
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
         let key = format!("sink {}", cx.id);
-        let client_error = |detail: String| BuildError::Client {
-            id: cx.id.to_string(),
-            detail: format!("sink {}: {detail}", cx.id),
-        };
-        let (event_uri, ack_uri) = self.urls(&key).map_err(client_error)?;
+        let client_error = build_error(&cx.id);
+        let (event_uri, ack_uri) = self.urls(&key).map_err(&client_error)?;
         let channel = new_channel();
         Ok(Arc::new(HecSink {
             id: cx.id.to_string(),
             event_uri,
             ack_uri,
-            headers: self.headers(&key, &channel).map_err(client_error)?,
-            framing: self.framing().map_err(client_error)?,
-            caps: self
-                .batch
-                .caps(&key, DEFAULT_CAPS, LIMIT)
-                .map_err(client_error)?,
+            headers: self.headers(&key, &channel).map_err(&client_error)?,
+            framing: self.framing().map_err(&client_error)?,
+            caps: self.common().caps(&key).map_err(&client_error)?,
             acknowledgements: self.acknowledgements,
             ack_poll: Duration::from_secs(self.ack_poll_secs),
             ack_timeout: Duration::from_secs(self.ack_timeout_secs),
-            client: HttpClient::new(
-                &cx.id,
-                &self.tls,
-                self.compression,
-                Duration::from_secs(self.credentials_retry_secs),
-            )
-            .map_err(client_error)?,
+            client: self.common().client(&cx.id).map_err(&client_error)?,
             settings: self.delivery(),
         }))
     }
@@ -231,7 +221,7 @@ impl SinkSpec for SplunkHecSinkConfig {
         let prepared = (|| {
             let base = parse_endpoint("endpoint", &self.endpoint)?;
             let uri = join(&base, "/services/collector/health")?;
-            let client = HttpClient::new(&cx.id, &self.tls, BodyCompression::None, Duration::ZERO)?;
+            let client = self.common().probe_client(&cx.id)?;
             Ok::<_, String>((uri, client))
         })();
         Box::pin(async move {
