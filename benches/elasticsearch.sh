@@ -9,11 +9,12 @@
 # and the CPU seconds osmem used: on a small machine it indexes on the same cores trailhose
 # runs on, so it bounds what is measured here.
 #
-# Usage: benches/elasticsearch.sh [EVENTS]      (default 200000)
+# Usage: benches/elasticsearch.sh [EVENTS]      (default 20000: osmem indexes a few hundred
+# documents a second here, so it is the bottleneck; benches/http.sh measures the sink itself)
 # Needs: curl, GNU time; pip install osmem-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
-events=${1:-200000}
+events=${1:-20000}
 dir=${BENCH_DIR:-target/bench-archive-$events}
 osmem=${TRAILHOSE_OSMEM_SERVER:?set TRAILHOSE_OSMEM_SERVER to the osmem-server binary (python -c "import osmem_server; print(osmem_server.resolve_binary())")}
 source benches/archive.sh

@@ -496,3 +496,163 @@ fn generic_http_json_arrays_headers_and_bisected_400() {
     // Bisecting costs a few requests per bad record, not one per record.
     assert!(server.requests().len() < 40, "{}", server.requests().len());
 }
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with the openssl command.
+struct Certificates {
+    dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn make() -> Certificates {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write");
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=trailhose test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("the openssl command (.ci/run installs it)");
+            assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+        }
+        Certificates { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+#[test]
+fn tls_is_verified_unless_turned_off() {
+    let certs = Certificates::make();
+    let stored = Arc::new(Stored::default());
+    let server = {
+        let stored = stored.clone();
+        Intake::start_tls(
+            &certs.path("server.pem"),
+            &certs.path("server.key"),
+            move |r| {
+                for line in r.text().lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                    stored.add(event_id(&v));
+                }
+                Reply::json(200, "{}")
+            },
+        )
+    };
+    let https = format!("https://127.0.0.1:{}/in", server.port);
+    let input = archive(20, &HashMap::new());
+    let work = tempfile::tempdir().expect("tempdir");
+    let dl = work.path().join("dead.ndjson");
+
+    // The private CA is not trusted by default: the run fails with a certificate error.
+    let out = run(
+        input.path(),
+        &dl,
+        &format!("type = \"http\"\nendpoint = \"{https}\"\n[sink.request]\nretry_initial_backoff_ms = 50\nretry_max_backoff_secs = 1\nretry_max_duration_secs = 2\n"),
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(stored.0.lock().expect("lock").is_empty());
+
+    // Trusting it with tls.ca_file: delivered.
+    let out = run(
+        input.path(),
+        &dl,
+        &format!(
+            "type = \"http\"\nendpoint = \"{https}\"\ntls = {{ ca_file = {:?} }}\n",
+            certs.path("ca.pem")
+        ),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    stored.once_each((0..20).map(|i| format!("ev-{i}")));
+
+    // tls.verify = false: accepted, and said at start.
+    stored.0.lock().expect("lock").clear();
+    let out = run(
+        input.path(),
+        &dl,
+        &format!("type = \"http\"\nendpoint = \"{https}\"\ntls = {{ verify = false }}\n"),
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("tls.verify = false"), "{err}");
+    stored.once_each((0..20).map(|i| format!("ev-{i}")));
+
+    // A CA file that is not PEM is a config error naming the key.
+    std::fs::write(work.path().join("bad.pem"), "not a certificate").expect("write");
+    let out = run(
+        input.path(),
+        &dl,
+        &format!(
+            "type = \"http\"\nendpoint = \"{https}\"\ntls = {{ ca_file = {:?} }}\n",
+            work.path().join("bad.pem")
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("sink[0].tls.ca_file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -2,7 +2,8 @@
 //! that do not install here (Datadog, Loggly, Splunk HEC) and injects the faults the real ones
 //! answer with (413, 429 with Retry-After, 500, slow answers, dropped connections). Each test
 //! gives it a handler that sees every request (headers, body decompressed) and says what to do.
-//! Keep-alive is supported, so connection reuse can be checked.
+//! Keep-alive is supported, so connection reuse can be checked; `start_tls` serves HTTPS with a
+//! given certificate.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -65,6 +66,36 @@ pub struct Intake {
 
 impl Intake {
     pub fn start(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Intake {
+        Intake::start_with(None, handler)
+    }
+
+    /// The same over TLS, with this certificate chain and key (PEM files).
+    pub fn start_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> Intake {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .expect("certificate file")
+            .collect::<Result<_, _>>()
+            .expect("certificates");
+        let key = PrivateKeyDer::from_pem_file(key).expect("key file");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server certificate");
+        Intake::start_with(Some(Arc::new(config)), handler)
+    }
+
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> Intake {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -80,10 +111,22 @@ impl Intake {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let _ = stream.set_nodelay(true);
                     let n = connections.fetch_add(1, Ordering::Relaxed);
                     let (handler, received, stop) =
                         (handler.clone(), received.clone(), stop.clone());
-                    std::thread::spawn(move || serve(stream, n, &*handler, &received, &stop));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, n, &*handler, &received, &stop),
+                        Some(config) => {
+                            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            let tls_stream = rustls::StreamOwned::new(conn, stream);
+                            serve(tls_stream, n, &*handler, &received, &stop)
+                        }
+                    });
                 }
             });
         }
@@ -111,17 +154,12 @@ impl Drop for Intake {
 }
 
 fn serve(
-    stream: TcpStream,
+    stream: impl Read + Write,
     connection: usize,
     handler: &Handler,
     received: &Mutex<Vec<Received>>,
     stop: &AtomicBool,
 ) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
     let mut reader = BufReader::new(stream);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -195,9 +233,9 @@ fn serve(
                         head.push_str(&format!("{n}: {v}\r\n"));
                     }
                     head.push_str("\r\n");
-                    if writer.write_all(head.as_bytes()).is_err()
-                        || writer.write_all(body.as_bytes()).is_err()
-                    {
+                    head.push_str(&body);
+                    let writer = reader.get_mut();
+                    if writer.write_all(head.as_bytes()).is_err() || writer.flush().is_err() {
                         return;
                     }
                     break;
