@@ -221,7 +221,7 @@ impl SinkSpec for DatadogSinkConfig {
             let answer = client
                 .send(Method::GET, &uri, "application/json", &headers, b"")
                 .await
-                .map_err(|e| SinkError::Refused(format!("cannot reach {uri}: {e}")))?;
+                .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
             match answer.status.as_u16() {
                 401 | 403 => Err(SinkError::Refused(format!(
                     "{uri} refused the API key ({}): check api_key",

@@ -262,7 +262,7 @@ impl SinkSpec for ElasticsearchSinkConfig {
                 let answer = client
                     .send(Method::GET, &root, "application/json", &headers, b"")
                     .await
-                    .map_err(|e| SinkError::Refused(format!("cannot reach {root}: {e}")))?;
+                    .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
                 if Verdict::of(answer.status) != Verdict::Accepted {
                     return Err(SinkError::Refused(format!(
                         "{root} answered {}: {}",
@@ -348,7 +348,7 @@ impl ElasticsearchSinkConfig {
         let banner = client
             .send(Method::GET, &root, "application/json", &headers, b"")
             .await
-            .map_err(|e| format!("cannot reach {root}: {e}"))?;
+            .map_err(|e| format!("cannot reach {e}"))?;
         if Verdict::of(banner.status) != Verdict::Accepted {
             return Err(format!(
                 "{root} answered {}: {}",
@@ -376,7 +376,7 @@ impl ElasticsearchSinkConfig {
                 template.as_bytes(),
             )
             .await
-            .map_err(|e| format!("{uri}: {e}"))?;
+            .map_err(|e| format!("cannot reach {e}"))?;
         if Verdict::of(answer.status) != Verdict::Accepted {
             return Err(format!(
                 "{uri} answered {}: {}",

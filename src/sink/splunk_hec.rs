@@ -229,7 +229,7 @@ impl SinkSpec for SplunkHecSinkConfig {
             let answer = client
                 .send(Method::GET, &uri, "application/json", &[], b"")
                 .await
-                .map_err(|e| SinkError::Refused(format!("cannot reach {uri}: {e}")))?;
+                .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
             if answer.status.is_success() {
                 Ok(())
             } else {
