@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 use serde::Deserialize;
@@ -219,7 +220,13 @@ impl SinkSpec for DatadogSinkConfig {
         Box::pin(async move {
             let (uri, headers, client) = prepared.map_err(SinkError::Refused)?;
             let answer = client
-                .send(Method::GET, &uri, "application/json", &headers, b"")
+                .send(
+                    Method::GET,
+                    &uri,
+                    "application/json",
+                    &headers,
+                    Bytes::new(),
+                )
                 .await
                 .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
             match answer.status.as_u16() {

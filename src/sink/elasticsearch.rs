@@ -11,16 +11,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{Method, Uri};
 use serde::Deserialize;
 
 use super::http::{
-    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, send_bisecting,
-    Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys, HttpClient, Secret, TlsConfig,
-    Verdict,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, read_status,
+    send_bisecting, Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys, HttpClient,
+    Secret, TlsConfig, Verdict,
 };
-use super::intake::read_status;
 use super::{
     split_by_caps, Batch, BuildError, DeliverySettings, RecordOutcome, Request, RequestConfig,
     Response, Sink, SinkContext, SinkError, SinkFuture, SinkSpec,
@@ -260,7 +260,13 @@ impl SinkSpec for ElasticsearchSinkConfig {
             let (roots, headers, client) = prepared.map_err(SinkError::Refused)?;
             for root in roots {
                 let answer = client
-                    .send(Method::GET, &root, "application/json", &headers, b"")
+                    .send(
+                        Method::GET,
+                        &root,
+                        "application/json",
+                        &headers,
+                        Bytes::new(),
+                    )
                     .await
                     .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
                 if Verdict::of(answer.status) != Verdict::Accepted {
@@ -346,7 +352,13 @@ impl ElasticsearchSinkConfig {
         let client = self.common().probe_client("setup")?;
         let root = join(&base, "/")?;
         let banner = client
-            .send(Method::GET, &root, "application/json", &headers, b"")
+            .send(
+                Method::GET,
+                &root,
+                "application/json",
+                &headers,
+                Bytes::new(),
+            )
             .await
             .map_err(|e| format!("cannot reach {e}"))?;
         if Verdict::of(banner.status) != Verdict::Accepted {
@@ -373,7 +385,7 @@ impl ElasticsearchSinkConfig {
                 &uri,
                 "application/json",
                 &headers,
-                template.as_bytes(),
+                Bytes::from(template),
             )
             .await
             .map_err(|e| format!("cannot reach {e}"))?;
@@ -553,7 +565,7 @@ impl ElasticsearchSink {
 
     /// One `_bulk` request, tried on each node in turn while the connection fails.
     async fn send(&self, batch: &Batch, records: Vec<usize>) -> Attempt {
-        let body = self.body(batch, &records);
+        let body = Bytes::from(self.body(batch, &records));
         let first = self.next.fetch_add(1, Ordering::Relaxed);
         let mut failed = Vec::new();
         for k in 0..self.bulk.len() {
@@ -565,7 +577,7 @@ impl ElasticsearchSink {
                     uri,
                     "application/x-ndjson",
                     &self.headers,
-                    &body,
+                    body.clone(),
                 )
                 .await
             {

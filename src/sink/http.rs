@@ -405,14 +405,15 @@ impl HttpClient {
     }
 
     /// Sends `body` (compressed as configured) and reads the answer. An error is a connection
-    /// or protocol failure: retry.
+    /// or protocol failure: retry. The body is `Bytes` so that it goes out uncompressed, or to
+    /// the compressing thread, without a copy.
     pub async fn send(
         &self,
         method: Method,
         uri: &Uri,
         content_type: &'static str,
         headers: &[(HeaderName, HeaderValue)],
-        body: &[u8],
+        body: Bytes,
     ) -> Result<Answer, String> {
         let mut builder = http::Request::builder().method(method).uri(uri);
         if !body.is_empty() {
@@ -421,21 +422,23 @@ impl HttpClient {
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
+        let body_len = body.len();
         let wire = match self.compression {
             BodyCompression::Gzip if !body.is_empty() => {
                 builder = builder.header(CONTENT_ENCODING, "gzip");
                 Bytes::from(gzip_off_thread(body).await)
             }
-            _ => Bytes::copy_from_slice(body),
+            _ => body,
         };
         let sink = self.sink.to_string();
-        metrics::counter!(m::HTTP_BODY_BYTES, "sink" => sink.clone()).increment(body.len() as u64);
+        metrics::counter!(m::HTTP_BODY_BYTES, "sink" => sink.clone()).increment(body_len as u64);
         metrics::counter!(m::HTTP_WIRE_BYTES, "sink" => sink.clone()).increment(wire.len() as u64);
         let request = builder
             .body(Full::new(wire))
             .map_err(|e| format!("cannot build the request to {}: {e}", self.shown(uri)))?;
-        let in_flight = metrics::gauge!(m::HTTP_IN_FLIGHT, "sink" => sink.clone());
-        in_flight.increment(1.0);
+        // Counted down on drop: the delivery loop abandons a request at its timeout by dropping
+        // this future, and the gauge must not keep it.
+        let in_flight = InFlight::new(metrics::gauge!(m::HTTP_IN_FLIGHT, "sink" => sink.clone()));
         let answered = async {
             let response = self
                 .client
@@ -461,7 +464,7 @@ impl HttpClient {
             })
         }
         .await;
-        in_flight.decrement(1.0);
+        drop(in_flight);
         let status = match &answered {
             Ok(a) => a.status.as_str().to_string(),
             Err(_) => "error".to_string(),
@@ -519,6 +522,51 @@ impl HttpClient {
     }
 }
 
+/// One request in the in-flight gauge while this lives.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn new(gauge: metrics::Gauge) -> InFlight {
+        gauge.increment(1.0);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// Reads an intake's status for a whole request: `Ok` for 2xx (the caller reads the body),
+/// else what to do: bisect a 413 or a 400, retry, or fail the run.
+pub fn read_status(
+    client: &HttpClient,
+    settings: &DeliverySettings,
+    what: &str,
+    answer: &Answer,
+) -> Result<(), Attempt> {
+    // Any answer but 401/403 ends a credentials streak.
+    let unaccepted = client.unaccepted(answer, settings, what);
+    match Verdict::of(answer.status) {
+        Verdict::Accepted => Ok(()),
+        Verdict::TooLarge => Err(Attempt::Split(format!(
+            "{what} answered 413 (over its size cap) for this record alone: {}",
+            answer.body_text()
+        ))),
+        Verdict::Reject if answer.status.as_u16() == 400 => Err(Attempt::Split(format!(
+            "{what} answered 400 for this record: {}",
+            answer.body_text()
+        ))),
+        _ => Err(Attempt::Answered(unaccepted.unwrap_or_else(|| {
+            Response::Fatal(SinkError::Internal(format!(
+                "{what}: unread answer {}",
+                answer.status
+            )))
+        }))),
+    }
+}
+
 /// The error and its causes, one line (hyper's top-level error says little alone).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -534,14 +582,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Gzips a body on tokio's blocking pool when it is large: a sink's delivery loop is one
 /// thread, and gzip is most of an HTTP sink's CPU (measured: about 7 s per GB), so requests in
 /// flight compress in parallel instead of one after another.
-async fn gzip_off_thread(body: &[u8]) -> Vec<u8> {
+async fn gzip_off_thread(body: Bytes) -> Vec<u8> {
     if body.len() < 64 * 1024 {
-        return gzip(body);
+        return gzip(&body);
     }
-    let owned = body.to_vec();
-    match tokio::task::spawn_blocking(move || gzip(&owned)).await {
+    let shared = body.clone();
+    match tokio::task::spawn_blocking(move || gzip(&shared)).await {
         Ok(packed) => packed,
-        Err(_) => gzip(body),
+        Err(_) => gzip(&body),
     }
 }
 

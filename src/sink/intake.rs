@@ -1,19 +1,18 @@
 //! A sink that POSTs batches of records, framed as its intake wants them, to one URL: what the
 //! Datadog, Loggly and generic HTTP sinks are, each with its own [`Framing`] and caps. Reads
-//! the status as [`Verdict`] says (413 and a 400 for the body are bisected down to the record
+//! the status as [`read_status`] says (413 and a 400 for the body are bisected down to the record
 //! that causes them; 401/403 retried within the credentials budget, then the run fails) and,
 //! where the intake answers 2xx with a body that says more, checks it.
 
 use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri};
 
-use super::http::{send_bisecting, Answer, Attempt, Caps, HttpClient, Verdict};
-use super::{
-    split_by_caps, Batch, DeliverySettings, Request, Response, Sink, SinkError, SinkFuture,
-};
+use super::http::{read_status, send_bisecting, Answer, Attempt, Caps, HttpClient};
+use super::{split_by_caps, Batch, DeliverySettings, Request, Response, Sink, SinkFuture};
 
 /// How records become one request body.
 pub trait Framing: Send + Sync + 'static {
@@ -61,7 +60,7 @@ impl IntakeSink {
                 &self.uri,
                 self.framing.content_type(),
                 &self.headers,
-                &body,
+                Bytes::from(body),
             )
             .await
         {
@@ -87,35 +86,6 @@ impl IntakeSink {
                 retry_after: None,
             }),
         }
-    }
-}
-
-/// Reads an intake's status for a whole request: `Ok` for 2xx (the caller reads the body),
-/// else what to do: bisect a 413 or a 400, retry, or fail the run.
-pub fn read_status(
-    client: &HttpClient,
-    settings: &DeliverySettings,
-    what: &str,
-    answer: &Answer,
-) -> Result<(), Attempt> {
-    // Any answer but 401/403 ends a credentials streak.
-    let unaccepted = client.unaccepted(answer, settings, what);
-    match Verdict::of(answer.status) {
-        Verdict::Accepted => Ok(()),
-        Verdict::TooLarge => Err(Attempt::Split(format!(
-            "{what} answered 413 (over its size cap) for this record alone: {}",
-            answer.body_text()
-        ))),
-        Verdict::Reject if answer.status.as_u16() == 400 => Err(Attempt::Split(format!(
-            "{what} answered 400 for this record: {}",
-            answer.body_text()
-        ))),
-        _ => Err(Attempt::Answered(unaccepted.unwrap_or_else(|| {
-            Response::Fatal(SinkError::Internal(format!(
-                "{what}: unread answer {}",
-                answer.status
-            )))
-        }))),
     }
 }
 

@@ -10,16 +10,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{Method, Uri};
 use serde::Deserialize;
 
 use super::http::{
-    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, secret_header,
-    send_bisecting, Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys, HttpClient,
-    Secret, TlsConfig,
+    build_error, common_keys, default_credentials_retry_secs, join, parse_endpoint, read_status,
+    secret_header, send_bisecting, Answer, Attempt, BatchConfig, BodyCompression, Caps, CommonKeys,
+    HttpClient, Secret, TlsConfig,
 };
-use super::intake::{read_status, Framing};
+use super::intake::Framing;
 use super::{
     split_by_caps, Batch, BuildError, DeliverySettings, Request, RequestConfig, Response, Sink,
     SinkContext, SinkError, SinkFuture, SinkSpec,
@@ -227,7 +228,7 @@ impl SinkSpec for SplunkHecSinkConfig {
         Box::pin(async move {
             let (uri, client) = prepared.map_err(SinkError::Refused)?;
             let answer = client
-                .send(Method::GET, &uri, "application/json", &[], b"")
+                .send(Method::GET, &uri, "application/json", &[], Bytes::new())
                 .await
                 .map_err(|e| SinkError::Refused(format!("cannot reach {e}")))?;
             if answer.status.is_success() {
@@ -325,7 +326,7 @@ impl HecSink {
                 &self.event_uri,
                 "application/json",
                 &self.headers,
-                &body,
+                Bytes::from(body),
             )
             .await
         {
@@ -367,7 +368,7 @@ impl HecSink {
         let pending = metrics::gauge!(m::HEC_ACKS_PENDING, "sink" => self.id.clone());
         pending.increment(1.0);
         let started = tokio::time::Instant::now();
-        let body = format!("{{\"acks\":[{id}]}}");
+        let body = Bytes::from(format!("{{\"acks\":[{id}]}}"));
         let mut last: String;
         let outcome = loop {
             tokio::time::sleep(self.ack_poll).await;
@@ -378,7 +379,7 @@ impl HecSink {
                     &self.ack_uri,
                     "application/json",
                     &self.headers,
-                    body.as_bytes(),
+                    body.clone(),
                 )
                 .await
             {
