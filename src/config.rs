@@ -511,9 +511,8 @@ pub(crate) fn check_range(
     Ok(())
 }
 
-/// Makes toml's message name the fix where it can.
-/// The parse error with its line as written in the file, never as resolved: a `${VAR}` may
-/// hold a secret, and toml's own message quotes the resolved line.
+/// Makes toml's message name the fix where it can, with its line as written in the file, never
+/// as resolved: a `${VAR}` may hold a secret, and toml's own message quotes the resolved line.
 fn explain_toml(e: toml::de::Error, resolved: &str, written: &str) -> String {
     let at = e.span().map(|span| {
         let line = resolved[..span.start.min(resolved.len())]

@@ -285,11 +285,12 @@ impl Framing for DatadogFraming {
     }
 
     fn entry_bytes(&self, batch: &Batch, i: usize) -> usize {
-        // The fixed part, the tags (rendered: they vary per event), the record, a comma.
-        let mut tags = String::new();
-        self.tags
-            .render_into(&batch.keys.get(i).unwrap_or_default(), &mut tags);
-        self.fixed.len() + tags.len() + 14 + batch.record(i).len() + 1
+        // The fixed part, the tags (they vary per event; escaping may add a little, within the
+        // cap's margin), the record, a comma.
+        let tags = self
+            .tags
+            .rendered_len(&batch.keys.get(i).unwrap_or_default());
+        self.fixed.len() + tags + 14 + batch.record(i).len() + 1
     }
 }
 

@@ -14,6 +14,24 @@ enum Part {
     EventId,
 }
 
+impl Part {
+    /// This part's text for a record with `keys`.
+    fn text<'a>(&'a self, keys: &Keys<'a>) -> &'a str {
+        let value = match self {
+            Part::Text(t) => return t,
+            Part::Account => keys.recipient_account_id,
+            Part::Region => keys.aws_region,
+            Part::EventSource => keys.event_source,
+            Part::EventId => keys.event_id,
+        };
+        if value.is_empty() {
+            "unknown"
+        } else {
+            value
+        }
+    }
+}
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyTemplate {
@@ -68,18 +86,13 @@ impl KeyTemplate {
     /// Appends the text for a record with `keys`; a key the record lacks renders as `unknown`.
     pub fn render_into(&self, keys: &Keys<'_>, out: &mut String) {
         for p in &self.parts {
-            let value = match p {
-                Part::Text(t) => {
-                    out.push_str(t);
-                    continue;
-                }
-                Part::Account => keys.recipient_account_id,
-                Part::Region => keys.aws_region,
-                Part::EventSource => keys.event_source,
-                Part::EventId => keys.event_id,
-            };
-            out.push_str(if value.is_empty() { "unknown" } else { value });
+            out.push_str(p.text(keys));
         }
+    }
+
+    /// The length `render_into` would append, without rendering.
+    pub fn rendered_len(&self, keys: &Keys<'_>) -> usize {
+        self.parts.iter().map(|p| p.text(keys).len()).sum()
     }
 
     /// Any text the template holds literally, each piece (for validating characters).
@@ -108,6 +121,13 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "aws_account:111122223333,region:unknown");
+        assert_eq!(
+            t.rendered_len(&Keys {
+                recipient_account_id: "111122223333",
+                ..Default::default()
+            }),
+            out.len()
+        );
         assert!(t.has_keys());
         assert!(!KeyTemplate::parse("k", "plain").unwrap().has_keys());
         let e = KeyTemplate::parse("sink[0].ddtags", "a:{account}").unwrap_err();
