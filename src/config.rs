@@ -65,6 +65,9 @@ pub struct StateConfig {
     pub dir: Option<PathBuf>,
     /// How often attribution is checkpointed during a run.
     pub checkpoint_secs: u64,
+    /// How often what was delivered is committed (the source's position, the delivered event
+    /// ids, each file sink's length: one atomic write) while it changes.
+    pub commit_interval_ms: u64,
 }
 
 impl Default for StateConfig {
@@ -72,6 +75,7 @@ impl Default for StateConfig {
         StateConfig {
             dir: None,
             checkpoint_secs: 60,
+            commit_interval_ms: 1000,
         }
     }
 }
@@ -144,6 +148,18 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    /// The source's type, as `type` names it (`stdin` for a directory source reading only
+    /// stdin is still `dir`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Dir { .. } => "dir",
+            SourceConfig::Stdin {} => "stdin",
+            SourceConfig::S3(_) => "s3",
+            SourceConfig::Sqs(_) => "sqs",
+            SourceConfig::Kafka(_) => "kafka",
+        }
+    }
+
     /// What the source reads, for messages.
     pub fn describe(&self) -> String {
         match self {
@@ -245,6 +261,8 @@ pub struct PipelineBounds {
     pub dead_letter_append: bool,
     /// fsync the dead-letter file before the inputs its lines came from are acknowledged.
     pub dead_letter_sync: bool,
+    /// How long a drain (after SIGTERM or SIGINT) may take before the run stops without it.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for PipelineBounds {
@@ -260,6 +278,7 @@ impl Default for PipelineBounds {
             dead_letter: None,
             dead_letter_append: false,
             dead_letter_sync: false,
+            shutdown_timeout_secs: 30,
         }
     }
 }
@@ -287,8 +306,34 @@ impl PipelineBounds {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// `HOST:PORT` to serve `/metrics` and `/health` on.
+    /// `HOST:PORT` to serve `/metrics`, `/health` and `/ready` on.
     pub addr: String,
+    /// `/ready` answers 503 once a sink has been failing (every request retried, none
+    /// delivered) for this long.
+    #[serde(default = "default_ready_sink_failing_secs")]
+    pub ready_sink_failing_secs: u64,
+    /// `/health` answers 503 once work is waiting and nothing has moved for this long.
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
+}
+
+impl MetricsConfig {
+    /// Serving on `addr` with the default health thresholds.
+    pub fn new(addr: String) -> Self {
+        MetricsConfig {
+            addr,
+            ready_sink_failing_secs: default_ready_sink_failing_secs(),
+            stall_secs: default_stall_secs(),
+        }
+    }
+}
+
+fn default_ready_sink_failing_secs() -> u64 {
+    60
+}
+
+fn default_stall_secs() -> u64 {
+    300
 }
 
 /// A config problem, worded for the person who must fix it.
@@ -458,6 +503,20 @@ impl PipelineConfig {
             "default 33554432",
         )?;
         check_range(
+            "pipeline.shutdown_timeout_secs",
+            b.shutdown_timeout_secs as usize,
+            1,
+            86_400,
+            "default 30",
+        )?;
+        check_range(
+            "state.commit_interval_ms",
+            self.state.commit_interval_ms as usize,
+            10,
+            3_600_000,
+            "default 1000",
+        )?;
+        check_range(
             "state.checkpoint_secs",
             self.state.checkpoint_secs as usize,
             1,
@@ -491,6 +550,20 @@ impl PipelineConfig {
         }
         if let Some(m) = &self.metrics {
             crate::metrics::parse_addr(&m.addr).map_err(|e| format!("metrics.addr = {e}"))?;
+            check_range(
+                "metrics.ready_sink_failing_secs",
+                m.ready_sink_failing_secs as usize,
+                1,
+                86_400,
+                "default 60",
+            )?;
+            check_range(
+                "metrics.stall_secs",
+                m.stall_secs as usize,
+                10,
+                86_400,
+                "default 300",
+            )?;
         }
         Ok(())
     }

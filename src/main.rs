@@ -606,7 +606,7 @@ fn replay_config(args: ReplayArgs) -> Result<PipelineConfig, String> {
             dead_letter: args.dead_letter,
             ..defaults
         },
-        metrics: args.metrics_addr.map(|addr| MetricsConfig { addr }),
+        metrics: args.metrics_addr.map(MetricsConfig::new),
         enrich: EnrichConfig {
             enabled: args.enrich,
             geoip_city: args.geoip_city,

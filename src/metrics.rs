@@ -1,7 +1,8 @@
 //! Telemetry in one place: every metric name and label, their help text, the Prometheus
-//! recorder, and the `/metrics` and `/health` endpoint. The README's metric table mirrors this.
+//! recorder, and the `/metrics`, `/health` and `/ready` endpoint. The README's metric table mirrors this.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -10,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::decode::ErrorKind;
+use crate::health::Health;
 use crate::transform::filter::DropReason;
 
 /// Inputs (files, stdin) opened; label `source`.
@@ -316,8 +318,9 @@ pub fn install_recorder() -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
-/// Serves `GET /metrics` (Prometheus text format) and `GET /health` until the runtime stops.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
+/// Serves `GET /metrics` (Prometheus text format), `GET /health` (liveness) and `GET /ready`
+/// (readiness; see `health.rs`) until the runtime stops.
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle, health: Arc<Health>) {
     let upkeep = handle.clone();
     tokio::spawn(async move {
         loop {
@@ -329,7 +332,7 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
-        let handle = handle.clone();
+        let (handle, health) = (handle.clone(), health.clone());
         tokio::spawn(async move {
             let mut head = Vec::with_capacity(1024);
             let mut buf = [0u8; 1024];
@@ -350,15 +353,12 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
                     "text/plain; version=0.0.4; charset=utf-8",
                     handle.render(),
                 ),
-                (b"GET", b"/health") => (
-                    "200 OK",
-                    "application/json",
-                    "{\"status\":\"ok\"}\n".to_string(),
-                ),
+                (b"GET", b"/health") => health_answer(health.liveness()),
+                (b"GET", b"/ready") => health_answer(health.readiness()),
                 (b"GET", _) => (
                     "404 Not Found",
                     "text/plain",
-                    "not found: try /metrics or /health\n".to_string(),
+                    "not found: try /metrics, /health or /ready\n".to_string(),
                 ),
                 _ => (
                     "405 Method Not Allowed",
@@ -374,6 +374,16 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
             let _ = stream.shutdown().await;
         });
     }
+}
+
+/// A health answer as an HTTP status and JSON body: 503 when not healthy (or not ready).
+fn health_answer((ok, body): (bool, serde_json::Value)) -> (&'static str, &'static str, String) {
+    let status = if ok {
+        "200 OK"
+    } else {
+        "503 Service Unavailable"
+    };
+    (status, "application/json", format!("{body}\n"))
 }
 
 /// Parses a `HOST:PORT` metrics address, resolving a host name.

@@ -24,9 +24,10 @@ pub mod exit {
     pub const SINK_FAILED: i32 = 3;
     /// An internal error: a thread panicked (a bug). What it held was not acknowledged.
     pub const INTERNAL: i32 = 4;
-    /// Interrupted (Ctrl-C / SIGINT) after handing on what was in flight.
+    /// Interrupted (Ctrl-C / SIGINT) and the drain did not finish within
+    /// `shutdown_timeout_secs` (or a second signal came): what was delivered is committed.
     pub const INTERRUPTED: i32 = 130;
-    /// Terminated (SIGTERM) after handing on what was in flight.
+    /// Terminated (SIGTERM), the same way.
     pub const TERMINATED: i32 = 143;
 }
 
@@ -68,7 +69,7 @@ pub enum StartError {
     #[error("{}: {source} (move it away to replay from the start)", .path.display())]
     Checkpoint {
         path: std::path::PathBuf,
-        source: crate::source::s3::CheckpointError,
+        source: crate::source::progress::CheckpointError,
     },
     #[error(transparent)]
     GeoIp(#[from] crate::transform::geoip::GeoIpError),
@@ -82,6 +83,8 @@ pub struct RunReport {
     pub sink_failure: Option<(String, SinkError)>,
     /// The signal that stopped the run early, if one did.
     pub signal: Option<Signal>,
+    /// Whether the drain after that signal ran past `shutdown_timeout_secs` and was cut short.
+    pub cut_short: bool,
 }
 
 impl RunReport {
@@ -90,7 +93,8 @@ impl RunReport {
             exit::INTERNAL
         } else if self.sink_failure.is_some() {
             exit::SINK_FAILED
-        } else if let Some(signal) = self.signal {
+        } else if let (Some(signal), true) = (self.signal, self.cut_short) {
+            // A drain that finished is a clean end; one cut short is not.
             signal.exit_code()
         } else if RunStats::get(&self.stats.errors) > 0 {
             exit::INPUT_ERRORS

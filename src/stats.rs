@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters shared by every stage of one run.
 #[derive(Debug, Default)]
 pub struct RunStats {
+    /// Inputs handed to the workers.
+    pub inputs_started: AtomicU64,
     /// Inputs finished, acknowledged or not.
     pub inputs_done: AtomicU64,
     /// Inputs whose every record every sink delivered (or dead-lettered, or that were dropped).

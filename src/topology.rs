@@ -28,9 +28,12 @@ use crate::sink::{
     BufferPool, DeliverySettings, Sink, SinkBatch, SinkContext, SinkError, SinkOutcome,
 };
 use crate::source::dir::WalkOptions;
-use crate::source::s3::{epoch_of, S3Progress};
+use crate::health::{Health, HealthLimits, SinkHealth};
+use crate::ledger::Ledger;
+use crate::source::progress::InputProgress;
+use crate::source::s3::epoch_of;
 use crate::source::{run_source, spawn_sizer, SourceError};
-use crate::state::{StateDir, S3_CHECKPOINT_FILE};
+use crate::state::{Commit, SinkPosition, StateDir, CHECKPOINT_FILE, S3_CHECKPOINT_FILE};
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
@@ -48,6 +51,8 @@ struct BuiltSink {
     sink: Arc<dyn Sink>,
     settings: DeliverySettings,
     format: Format,
+    /// The file it writes, absolute, when it can be resumed (see `SinkSpec::file`).
+    file: Option<std::path::PathBuf>,
 }
 
 /// What a run holds from its build to its shutdown.
@@ -62,6 +67,10 @@ struct Core<'c> {
     attribution: Arc<AttributionTable>,
     dedupe: Option<Arc<DedupeTable>>,
     state: Option<StateDir>,
+    /// With a state directory: what the sinks have, committed with the source's progress.
+    ledger: Option<Arc<Ledger>>,
+    /// Which inputs are done, for sources that resume (a directory, an S3 replay).
+    progress: Option<Arc<InputProgress>>,
 }
 
 /// Everything a run is made of, opened and not yet started.
@@ -74,15 +83,42 @@ pub struct Topology<'c> {
     sinks: Vec<BuiltSink>,
     geoip: Option<Arc<GeoIp>>,
     window: Arc<ReorderWindow>,
-    s3_progress: Option<Arc<S3Progress>>,
 }
 
 /// Each sink's build context, in config order.
 pub fn sink_contexts(config: &PipelineConfig) -> Vec<SinkContext> {
     sink_ids(&config.sinks)
         .into_iter()
-        .map(|id| SinkContext { id: Arc::from(id) })
+        .map(|id| SinkContext {
+            id: Arc::from(id),
+            resume: None,
+        })
         .collect()
+}
+
+/// What a replay of `source` is called in its checkpoint (a checkpoint of another is refused),
+/// for the sources that keep one.
+fn progress_identity(source: &SourceConfig) -> Option<String> {
+    match source {
+        SourceConfig::S3(c) => Some(format!("s3://{}/{}", c.bucket, c.prefix)),
+        SourceConfig::Dir { paths, .. } => {
+            let files: Vec<String> = paths
+                .iter()
+                .filter(|p| p.as_os_str() != "-")
+                .map(|p| absolute(p).display().to_string())
+                .collect();
+            (!files.is_empty()).then(|| format!("dir:{}", files.join(",")))
+        }
+        _ => None,
+    }
+}
+
+/// `path` made absolute (resolving links where it exists), so a checkpoint names the same
+/// file whatever the working directory.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl<'c> Topology<'c> {
@@ -113,16 +149,7 @@ impl<'c> Topology<'c> {
             }
             None => None,
         };
-        let mut sinks = Vec::with_capacity(config.sinks.len());
-        for (sink, cx) in config.sinks.iter().zip(sink_contexts(config)) {
-            let spec = sink.spec();
-            sinks.push(BuiltSink {
-                sink: spec.build(&cx)?,
-                settings: spec.delivery(),
-                format: spec.format(),
-                id: cx.id,
-            });
-        }
+
         let dead_letter = match &bounds.dead_letter {
             Some(path) => Some(Arc::new(
                 DeadLetterWriter::open(path, bounds.dead_letter_append, bounds.dead_letter_sync)
@@ -141,38 +168,89 @@ impl<'c> Topology<'c> {
             .dedupe
             .enabled
             .then(|| Arc::new(DedupeTable::new(&config.dedupe)));
+        // The state directory first: a file sink resumes at the length it committed.
         let state = match &config.state.dir {
-            Some(dir) => {
-                let state = StateDir::open(dir)?;
-                state.load_attribution(&attribution)?;
-                if let Some(d) = &dedupe {
-                    state.load_dedupe(d)?;
-                }
-                Some(state)
-            }
+            Some(dir) => Some(StateDir::open(dir)?),
             None => None,
         };
+        let commit = match &state {
+            Some(state) => state.load_commit()?,
+            None => None,
+        };
+        let mut sinks = Vec::with_capacity(config.sinks.len());
+        for (sink, mut cx) in config.sinks.iter().zip(sink_contexts(config)) {
+            let spec = sink.spec();
+            let file = state.as_ref().and(spec.file()).map(|f| absolute(&f));
+            // Resumed only when the commit is of this very file; another starts afresh.
+            cx.resume = commit.as_ref().and_then(|c| {
+                let at = c.sinks.get(&*cx.id)?;
+                (Some(&at.path) == file.as_ref()).then_some(at.length)
+            });
+            let built = spec.build(&cx)?;
+            sinks.push(BuiltSink {
+                settings: spec.delivery(),
+                format: spec.format(),
+                // Again once it exists, so links in its path resolve as they will on resume.
+                file: file.map(|f| absolute(&f)),
+                sink: built,
+                id: cx.id,
+            });
+        }
+        let ledger = state.as_ref().map(|_| {
+            let positions = sinks
+                .iter()
+                .map(|s| s.file.as_ref().and(s.sink.position()))
+                .collect();
+            Arc::new(Ledger::new(
+                positions,
+                config.dedupe.enabled.then_some(&config.dedupe),
+            ))
+        });
+        if let Some(state) = &state {
+            state.load_attribution(&attribution)?;
+            match (&commit, &dedupe) {
+                (Some(c), Some(d)) => {
+                    d.restore(&c.delivered);
+                    if let Some(l) = &ledger {
+                        l.restore(&c.delivered);
+                    }
+                }
+                // Before checkpoint.bin, dedupe.bin was saved only after a clean run: all of
+                // it was delivered.
+                (None, Some(d)) => {
+                    state.load_dedupe(d)?;
+                    if let Some(l) = &ledger {
+                        l.restore(&d.entries());
+                    }
+                }
+                _ => {}
+            }
+        }
         let geoip = match (&config.enrich.geoip_city, &config.enrich.geoip_asn) {
             (None, None) => None,
             (city, asn) => Some(Arc::new(GeoIp::open(city.as_deref(), asn.as_deref())?)),
         };
-        // An S3 replay's progress, restored from the state directory.
-        let s3_progress = match &config.source {
-            SourceConfig::S3(c) => {
-                let progress = Arc::new(S3Progress::new(&c.bucket, &c.prefix));
+        // A replay's progress (S3, a directory), restored from the state directory.
+        let progress = match progress_identity(&config.source) {
+            Some(identity) => {
+                let progress = Arc::new(InputProgress::new(identity));
                 if let Some(state) = &state {
-                    if let Some(json) = state.load_s3_checkpoint()? {
-                        progress
-                            .load(&json)
-                            .map_err(|source| StartError::Checkpoint {
-                                path: state.file(S3_CHECKPOINT_FILE),
-                                source,
-                            })?;
-                    }
+                    let restored = match commit.as_ref().and_then(|c| c.source.clone()) {
+                        Some(saved) => progress
+                            .load_value(saved)
+                            .map_err(|e| (state.file(CHECKPOINT_FILE), e)),
+                        None => match state.load_s3_checkpoint()? {
+                            Some(json) => progress
+                                .load(&json)
+                                .map_err(|e| (state.file(S3_CHECKPOINT_FILE), e)),
+                            None => Ok(()),
+                        },
+                    };
+                    restored.map_err(|(path, source)| StartError::Checkpoint { path, source })?;
                 }
                 Some(progress)
             }
-            _ => None,
+            None => None,
         };
         Ok(Topology {
             core: Core {
@@ -186,12 +264,13 @@ impl<'c> Topology<'c> {
                 attribution,
                 dedupe,
                 state,
+                ledger,
+                progress,
             },
             metrics,
             sinks,
             geoip,
             window: Arc::new(ReorderWindow::new(config.enrich.reorder_limits())),
-            s3_progress,
         })
     }
 
@@ -202,17 +281,43 @@ impl<'c> Topology<'c> {
         let workers = bounds.worker_count();
         let stats = self.core.stats.clone();
         let stop = self.core.shutdown.flag();
+        let draining = self.core.shutdown.draining_flag();
         self.check_sinks_at_start();
+        let sink_health: Vec<Arc<SinkHealth>> = self
+            .sinks
+            .iter()
+            .map(|s| Arc::new(SinkHealth::new(s.id.clone())))
+            .collect();
+        let limits = config
+            .metrics
+            .as_ref()
+            .map_or_else(HealthLimits::default, |m| HealthLimits {
+                ready_sink_failing: Duration::from_secs(m.ready_sink_failing_secs),
+                stall: Duration::from_secs(m.stall_secs),
+            });
+        let health = Arc::new(Health::new(
+            sink_health.clone(),
+            stats.clone(),
+            config.source.kind(),
+            self.core.state.is_some(),
+            draining.clone(),
+            limits,
+        ));
         if let Some((listener, handle)) = self.metrics {
-            self.core.runtime.spawn(m::serve(listener, handle));
+            self.core
+                .runtime
+                .spawn(m::serve(listener, handle, health.clone()));
             metrics::gauge!(m::WORKERS).set(workers as f64);
         }
-        self.core.shutdown.listen(self.core.runtime.handle());
+        self.core.shutdown.listen(
+            self.core.runtime.handle(),
+            Duration::from_secs(bounds.shutdown_timeout_secs),
+        );
 
         let mut probes: Vec<ChannelProbe> = Vec::new();
         let mut sink_senders = Vec::new();
         let mut sink_tasks = Vec::new();
-        for built in &self.sinks {
+        for (index, built) in self.sinks.iter().enumerate() {
             let (tx, rx) = tokio::sync::mpsc::channel::<SinkBatch>(bounds.channel_batches);
             let weak = tx.downgrade();
             let capacity = bounds.channel_batches;
@@ -223,6 +328,8 @@ impl<'c> Topology<'c> {
                 stats: stats.clone(),
                 dead_letter: self.core.dead_letter.clone(),
                 stop: stop.clone(),
+                ledger: self.core.ledger.clone().map(|l| (l, index)),
+                health: sink_health[index].clone(),
             };
             let thread = thread::Builder::new()
                 .name(format!("trailhose-sink-{}", built.id))
@@ -252,10 +359,15 @@ impl<'c> Topology<'c> {
             )),
             _ => None,
         };
-        let progress_saver = self
-            .s3_progress
-            .clone()
-            .map(|p| spawn_progress_saver(p, self.core.state.clone(), checkpoints_done.clone()));
+        let committer = spawn_committer(Committer {
+            state: self.core.state.clone(),
+            ledger: self.core.ledger.clone(),
+            progress: self.core.progress.clone(),
+            sinks: self.sinks.iter().map(|s| (s.id.clone(), s.file.clone())).collect(),
+            every: Duration::from_millis(config.state.commit_interval_ms),
+            health: health.clone(),
+            done: checkpoints_done.clone(),
+        });
 
         // Blobs are small (a name and a token), so this channel bounds how far listing runs ahead.
         let (blob_tx, blob_rx) = crossbeam_channel::bounded::<Blob>(workers * 2);
@@ -286,6 +398,8 @@ impl<'c> Topology<'c> {
             sinks: sink_senders,
             dead_letter: self.core.dead_letter.clone(),
             stop: stop.clone(),
+            draining: draining.clone(),
+            ledger: self.core.ledger.clone(),
             batch_bytes: bounds.batch_bytes,
             limits: bounds.split_limits(),
             printed_errors: AtomicU64::new(0),
@@ -332,12 +446,18 @@ impl<'c> Topology<'c> {
             }
         }
         let source = {
-            let (source_config, stats, stop) = (config.source.clone(), stats.clone(), stop.clone());
-            let (handle, progress) = (self.core.runtime.handle().clone(), self.s3_progress.clone());
+            let (source_config, stats) = (config.source.clone(), stats.clone());
+            // Sources stop taking work as soon as the run drains.
+            let stop = draining.clone();
+            let (handle, progress, status) = (
+                self.core.runtime.handle().clone(),
+                self.core.progress.clone(),
+                health.source.clone(),
+            );
             thread::Builder::new()
                 .name("trailhose-source".into())
                 .spawn(move || {
-                    run_source(&source_config, blob_tx, &stats, &stop, &handle, progress)
+                    run_source(&source_config, blob_tx, &stats, &stop, &handle, progress, &status)
                 })
                 .map_err(|source| StartError::Thread {
                     what: "source".into(),
@@ -363,7 +483,8 @@ impl<'c> Topology<'c> {
             monitor,
             checkpoints_done,
             checkpointer,
-            progress_saver,
+            committer,
+            health,
         })
     }
 
@@ -403,7 +524,8 @@ pub struct Running<'c> {
     monitor: Monitor,
     checkpoints_done: Arc<AtomicBool>,
     checkpointer: Option<thread::JoinHandle<()>>,
-    progress_saver: Option<thread::JoinHandle<()>>,
+    committer: thread::JoinHandle<()>,
+    health: Arc<Health>,
 }
 
 impl Running<'_> {
@@ -467,9 +589,10 @@ impl Running<'_> {
             _ => None,
         });
         self.checkpoints_done.store(true, Ordering::Relaxed);
+        // The committer makes the last commit as it ends: everything delivered is in it.
         for (what, t) in [
             ("attribution checkpointer", self.checkpointer),
-            ("checkpoint saver", self.progress_saver),
+            ("committer", Some(self.committer)),
         ] {
             if let Some(t) = t {
                 t.thread().unpark();
@@ -480,23 +603,39 @@ impl Running<'_> {
             }
         }
         if let Some(state) = &self.core.state {
-            let clean =
-                !stop.is_stopping() && sink_failure.is_none() && RunStats::get(&stats.panics) == 0;
-            save_state(
-                state,
-                &self.core.attribution,
-                self.core.dedupe.as_deref(),
-                clean,
-                self.core.config.enrich.enabled,
-                &stats,
-            );
+            if self.core.config.enrich.enabled {
+                if let Err(e) = state.save_attribution(&self.core.attribution) {
+                    eprintln!("trailhose: error: cannot save state: attribution: {e}");
+                    RunStats::add(&stats.errors, 1);
+                }
+            }
+        }
+        if let Some(why) = self.health.commit_error() {
+            eprintln!("trailhose: error: the last commit to the state directory failed: {why}");
+            RunStats::add(&stats.errors, 1);
         }
         let report = RunReport {
             stats,
             elapsed: self.core.started.elapsed(),
             sink_failure,
             signal: stop.received(),
+            cut_short: stop.timed_out(),
         };
+        if let (Some(signal), false) = (report.signal, report.cut_short) {
+            let left = RunStats::get(&report.stats.inputs_started)
+                .saturating_sub(RunStats::get(&report.stats.inputs_acked));
+            eprintln!(
+                "trailhose: {}: drained; {}",
+                signal.name(),
+                if self.core.state.is_some() {
+                    "committed: the same command resumes".to_string()
+                } else if left > 0 {
+                    format!("{left} input(s) handed on were not finished (with --state a rerun resumes)")
+                } else {
+                    "everything read was delivered".to_string()
+                }
+            );
+        }
         if let Some((id, e)) = &report.sink_failure {
             eprintln!("trailhose: error: sink {id} failed, run stopped: {e}");
         }
@@ -507,29 +646,76 @@ impl Running<'_> {
     }
 }
 
-/// Saves an S3 replay's checkpoint (when there is a state directory) a few times a second while
-/// it changes, and once more at the end, so a kill -9 re-reads little beyond what was in
-/// flight; keeps the checkpoint-lag gauge current.
-fn spawn_progress_saver(
-    progress: Arc<S3Progress>,
+/// What the committer needs.
+struct Committer {
     state: Option<StateDir>,
+    ledger: Option<Arc<Ledger>>,
+    progress: Option<Arc<InputProgress>>,
+    /// Each sink's id and, for a file sink, its file.
+    sinks: Vec<(Arc<str>, Option<std::path::PathBuf>)>,
+    every: Duration,
+    health: Arc<Health>,
     done: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
-    thread::spawn(move || loop {
-        let finished = done.load(Ordering::Relaxed);
-        let oldest = progress.oldest_pending().map_or(0, epoch_of);
-        metrics::gauge!(m::CHECKPOINT_OLDEST_PENDING).set(oldest as f64);
-        if progress.dirty.swap(false, Ordering::AcqRel) {
-            if let Some(state) = &state {
-                if let Err(e) = state.save_s3_checkpoint(&progress.to_json()) {
-                    eprintln!("trailhose: error: cannot save the S3 checkpoint: {e}");
+}
+
+/// Commits what the sinks have (`ledger.rs`) with the source's progress, every `every` while
+/// something changes and once more at the end, so a kill -9 re-reads little beyond what was
+/// in flight; keeps the checkpoint-lag gauge current.
+fn spawn_committer(c: Committer) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut last = Instant::now();
+        loop {
+            let finished = c.done.load(Ordering::Relaxed);
+            if let Some(p) = &c.progress {
+                let oldest = p.oldest_pending().map_or(0, epoch_of);
+                metrics::gauge!(m::CHECKPOINT_OLDEST_PENDING).set(oldest as f64);
+            }
+            if let (Some(state), Some(ledger)) = (&c.state, &c.ledger) {
+                let progressed = c
+                    .progress
+                    .as_ref()
+                    .is_some_and(|p| p.dirty.swap(false, Ordering::AcqRel));
+                if (finished || last.elapsed() >= c.every) && (ledger.take_dirty() | progressed) {
+                    last = Instant::now();
+                    let snap = ledger.snapshot(c.progress.as_deref());
+                    let commit = Commit {
+                        source: snap.source,
+                        sinks: c
+                            .sinks
+                            .iter()
+                            .zip(snap.positions)
+                            .filter_map(|((id, file), position)| {
+                                Some((
+                                    id.to_string(),
+                                    SinkPosition {
+                                        path: file.clone()?,
+                                        length: position?,
+                                    },
+                                ))
+                            })
+                            .collect(),
+                        delivered: snap.delivered,
+                    };
+                    let result = state.commit(&commit);
+                    if let Err(e) = &result {
+                        eprintln!(
+                            "trailhose: error: cannot commit to {}: {e}",
+                            state.file(CHECKPOINT_FILE).display()
+                        );
+                    }
+                    c.health.committed(result.err().map(|e| e.to_string()));
+                } else if progressed {
+                    // Not yet due: keep the change for the next commit.
+                    if let Some(p) = &c.progress {
+                        p.dirty.store(true, Ordering::Release);
+                    }
                 }
             }
+            if finished {
+                return;
+            }
+            thread::park_timeout(Duration::from_millis(250).min(c.every));
         }
-        if finished {
-            return;
-        }
-        thread::park_timeout(Duration::from_millis(250));
     })
 }
 
@@ -550,31 +736,4 @@ fn spawn_checkpointer(
             eprintln!("trailhose: error: cannot checkpoint attribution: {e}");
         }
     })
-}
-
-/// Saves the stateful stages at the end of a run. Dedupe is saved only after a clean run: an
-/// event id saved before its event reached every sink would make the next run drop it.
-fn save_state(
-    state: &StateDir,
-    attribution: &AttributionTable,
-    dedupe: Option<&DedupeTable>,
-    clean: bool,
-    enrich: bool,
-    stats: &RunStats,
-) {
-    let mut failed = Vec::new();
-    if enrich {
-        if let Err(e) = state.save_attribution(attribution) {
-            failed.push(format!("attribution: {e}"));
-        }
-    }
-    if let (Some(d), true) = (dedupe, clean) {
-        if let Err(e) = state.save_dedupe(d) {
-            failed.push(format!("dedupe: {e}"));
-        }
-    }
-    for f in failed {
-        eprintln!("trailhose: error: cannot save state: {f}");
-        RunStats::add(&stats.errors, 1);
-    }
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
+use crate::ledger::{EventKey, Ledger};
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
 use crate::metrics as m;
@@ -45,8 +46,14 @@ pub struct WorkerShared {
     pub stats: Arc<RunStats>,
     pub sinks: Vec<Sender<SinkBatch>>,
     pub dead_letter: Option<Arc<DeadLetterWriter>>,
-    /// Set when the run must end early (a sink went away, Ctrl-C, a fatal error).
+    /// Set when the run must end at once (a sink went away, a fatal error, a drain past its
+    /// time): reads are cut short.
     pub stop: Arc<AtomicBool>,
+    /// Set when the run takes no new work (a signal): no new input is started, and stdin
+    /// (which has no end) is cut at the next read.
+    pub draining: Arc<AtomicBool>,
+    /// With a state directory: where delivered event ids are remembered.
+    pub ledger: Option<Arc<Ledger>>,
     pub batch_bytes: usize,
     pub limits: SplitLimits,
     pub printed_errors: AtomicU64,
@@ -97,7 +104,7 @@ pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
     let mut decoder = BlobDecoder::new(shared.limits);
     let mut whole = Vec::new();
     for blob in blobs {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.draining.load(Ordering::Relaxed) {
             // Dropping the blob's token unacknowledged tells its source it was not done.
             break;
         }
@@ -190,7 +197,13 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
             &origin,
             StopAwareReader {
                 inner: reader,
-                stop: &shared.stop,
+                // Stdin never ends by itself: a drain stops reading it (whole records read so
+                // far are delivered); a file or object is read to its end.
+                stop: if out.live {
+                    &shared.draining
+                } else {
+                    &shared.stop
+                },
             },
             &mut out,
         ),
@@ -309,6 +322,8 @@ struct BlobOutput<'a> {
     live: bool,
     /// Ack tokens of held-back records (of other inputs, maybe) written into the current batch.
     held_acks: Vec<AckToken>,
+    /// The current batch's dedupe keys, for the ledger (when it keeps them).
+    delivered_keys: Option<Vec<EventKey>>,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -332,6 +347,11 @@ impl<'a> BlobOutput<'a> {
             reported: (0, 0),
             live: false,
             held_acks: Vec::new(),
+            delivered_keys: shared
+                .ledger
+                .as_ref()
+                .filter(|l| l.wants_keys())
+                .map(|_| Vec::new()),
         }
     }
 
@@ -359,20 +379,27 @@ impl<'a> BlobOutput<'a> {
         } else {
             Noise::default()
         };
+        // The dedupe key, when dedupe is on: checked here, and carried to the ledger with the
+        // batch, which remembers it once every sink has the event.
+        let key = shared.dedupe.as_ref().and_then(|_| {
+            v.event_id.map(|id| {
+                let context = [
+                    v.event_name,
+                    v.event_source,
+                    v.event_time,
+                    v.recipient_account_id,
+                    v.identity.arn,
+                ];
+                (event_id_bits(id, &context), event_time(v))
+            })
+        });
         // A released record was checked for repeats when it was first seen.
         let repeat = may_wait
-            && shared.dedupe.as_ref().is_some_and(|d| {
-                v.event_id.is_some_and(|id| {
-                    let context = [
-                        v.event_name,
-                        v.event_source,
-                        v.event_time,
-                        v.recipient_account_id,
-                        v.identity.arn,
-                    ];
-                    d.seen_before(event_id_bits(id, &context), event_time(v))
-                })
-            });
+            && shared
+                .dedupe
+                .as_ref()
+                .zip(key)
+                .is_some_and(|(d, (id, time))| d.seen_before(id, time));
         let verdict = if repeat {
             Some(DropReason::Duplicate)
         } else {
@@ -384,7 +411,13 @@ impl<'a> BlobOutput<'a> {
             metrics::counter!(m::EVENTS_DROPPED, "reason" => reason.label()).increment(1);
             return;
         }
+        let remember = |out: &mut Self| {
+            if let (Some(k), Some(keys)) = (key, out.delivered_keys.as_mut()) {
+                keys.push(k);
+            }
+        };
         if !shared.enrich {
+            remember(self);
             self.emit(Some(record), fields.as_ref(), bytes, has_whitespace, None);
             return;
         }
@@ -401,6 +434,7 @@ impl<'a> BlobOutput<'a> {
                 return self.release(pushed_out);
             }
         }
+        remember(self);
         let actor = shared.attribution.attribute(v);
         if let Some(i) = Method::ALL.iter().position(|m| *m == actor.method) {
             self.methods[i] += 1;
@@ -601,8 +635,20 @@ impl<'a> BlobOutput<'a> {
         RunStats::add(&self.shared.stats.records_in, records);
         metrics::counter!(m::RECORDS_IN).increment(records);
         self.report_progress();
+        // Once every sink has the batch, its events' keys go to the ledger: this token comes
+        // first in each sink's shares, so the keys are remembered before the inputs are acked.
+        let delivery = self.delivered_keys.as_mut().and_then(|keys| {
+            let ledger = self.shared.ledger.clone()?;
+            let keys = std::mem::take(keys);
+            Some(AckToken::new(move |ok| {
+                if ok {
+                    ledger.delivered(&keys);
+                }
+            }))
+        });
         for (sink, format) in self.shared.sinks.iter().zip(&self.shared.sink_formats) {
-            let mut acks = Vec::with_capacity(1 + self.held_acks.len());
+            let mut acks = Vec::with_capacity(2 + self.held_acks.len());
+            acks.extend(delivery.clone());
             acks.push(self.ack.clone());
             acks.extend(self.held_acks.iter().cloned());
             let sent = sink.blocking_send(SinkBatch {
@@ -618,6 +664,9 @@ impl<'a> BlobOutput<'a> {
         // Every sink got its own share of the held records' tokens; this share is done.
         for a in self.held_acks.drain(..) {
             a.ack();
+        }
+        if let Some(d) = delivery {
+            d.ack();
         }
     }
 }
@@ -650,7 +699,9 @@ impl RecordOutput for BlobOutput<'_> {
     }
 
     fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool) {
-        if self.shared.stop.load(Ordering::Relaxed) {
+        if self.shared.stop.load(Ordering::Relaxed)
+            || (self.live && self.shared.draining.load(Ordering::Relaxed))
+        {
             // Reads cut short by a stop are not bad input.
             self.complete = false;
             return;

@@ -17,6 +17,8 @@ use tokio::time::Instant;
 use super::retry::{parse_retry_after, Backoff, RetryGate};
 use super::{RecordOutcome, Request, Response, Selection, Sink, SinkBatch, SinkError, SinkOutcome};
 use crate::dead_letter::DeadLetterWriter;
+use crate::health::SinkHealth;
+use crate::ledger::Ledger;
 use crate::metrics as m;
 use crate::stats::RunStats;
 
@@ -168,6 +170,11 @@ pub struct SinkDriver {
     /// Set when the run is stopping (Ctrl-C, SIGTERM, another sink failed): retries are
     /// abandoned then, leaving their inputs unacknowledged. This driver sets it when it fails.
     pub stop: Arc<AtomicBool>,
+    /// With a state directory: the ledger, and this sink's index in it. A batch is
+    /// acknowledged through it, with the sink's position (`ledger.rs`).
+    pub ledger: Option<(Arc<Ledger>, usize)>,
+    /// Whether this sink is failing now, and since when (for `/ready`).
+    pub health: Arc<SinkHealth>,
 }
 
 /// What the tasks of one driver share.
@@ -180,6 +187,8 @@ struct Shared {
     stop: Arc<AtomicBool>,
     gate: RetryGate,
     printed_rejections: AtomicU64,
+    ledger: Option<(Arc<Ledger>, usize)>,
+    health: Arc<SinkHealth>,
 }
 
 impl SinkDriver {
@@ -207,6 +216,8 @@ impl SinkDriver {
             stop: self.stop,
             gate: RetryGate::default(),
             printed_rejections: AtomicU64::new(0),
+            ledger: self.ledger,
+            health: self.health,
         });
         let concurrency = shared.settings.concurrency.max(1);
         // Shown at 0 from the start, so rates and alerts on them work before the first event.
@@ -308,7 +319,12 @@ async fn deliver_batch(shared: Arc<Shared>, sink_batch: SinkBatch) -> Result<(),
     if !rejected.is_empty() {
         dead_letter_rejected(&shared, &batch, &rejected)?;
     }
-    sink_batch.ack();
+    match &shared.ledger {
+        Some((ledger, index)) => {
+            ledger.batch_delivered(*index, shared.sink.position(), || sink_batch.ack())
+        }
+        None => sink_batch.ack(),
+    }
     Ok(())
 }
 
@@ -343,6 +359,7 @@ async fn deliver_request(
             .record(started.elapsed().as_secs_f64());
         let (error, retry_after) = match response {
             Response::Delivered => {
+                shared.health.succeeded();
                 count_request(id, "delivered");
                 count_delivered(shared, request.len() as u64);
                 return Ok(());
@@ -376,6 +393,9 @@ async fn deliver_request(
                     }
                 }
                 count_delivered(shared, delivered);
+                if delivered > 0 || again.is_empty() {
+                    shared.health.succeeded();
+                }
                 if again.is_empty() {
                     return Ok(());
                 }
@@ -387,6 +407,7 @@ async fn deliver_request(
             }
         };
         metrics::counter!(m::SINK_RETRIES, "sink" => id.to_string()).increment(1);
+        shared.health.failed(&error);
         let first = *first_failure.get_or_insert(started);
         if let Some(budget) = settings.max_retry_duration {
             if first.elapsed() >= budget {

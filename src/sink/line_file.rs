@@ -13,6 +13,8 @@ pub struct LineFile {
     file: File,
     path: PathBuf,
     sync: bool,
+    /// The file's length: what it held when opened plus what was written since.
+    len: u64,
 }
 
 impl LineFile {
@@ -31,24 +33,68 @@ impl LineFile {
         } else {
             0
         };
+        let len = file.metadata()?.len();
         Ok((
             LineFile {
                 file,
                 path: path.to_path_buf(),
                 sync,
+                len,
             },
             cut,
+        ))
+    }
+
+    /// Opens `path` to resume it at `length`, its committed length: what follows (written
+    /// after the last commit, by a run that was killed) is cut, and writing goes on from
+    /// there. Returns the file and the bytes cut. A file shorter than `length` was changed by
+    /// something else: an error, since the commit no longer describes it.
+    pub fn resume(path: &Path, length: u64, sync: bool) -> io::Result<(LineFile, u64)> {
+        let mut file = OpenOptions::new().read(true).append(true).open(path)?;
+        let found = file.metadata()?.len();
+        if found < length {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it holds {found} bytes and the state directory's checkpoint says {length} were committed: it was changed outside trailhose (restore it, or move the state directory away to start afresh)"
+                ),
+            ));
+        }
+        if found > length {
+            file.set_len(length)?;
+            file.sync_data()?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        Ok((
+            LineFile {
+                file,
+                path: path.to_path_buf(),
+                sync,
+                len: length,
+            },
+            found - length,
         ))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The file's length, with everything written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Write for LineFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
     }
 
     /// With `sync`, waits for the data to reach the disk: what was written survives a power
@@ -116,5 +162,21 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
         LineFile::open(&path, false, false).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"");
+    }
+
+    #[test]
+    fn resume_cuts_back_to_the_committed_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\"").unwrap();
+        let (mut f, cut) = LineFile::resume(&path, 16, false).unwrap();
+        assert_eq!((cut, f.len()), (12, 16));
+        f.write_all(b"{\"e\":5}\n").unwrap();
+        f.flush().unwrap();
+        assert_eq!(f.len(), 24);
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"e\":5}\n");
+        // Shorter than committed: changed by someone else, refused with the way out.
+        let e = LineFile::resume(&path, 100, false).unwrap_err().to_string();
+        assert!(e.contains("changed outside trailhose"), "{e}");
     }
 }

@@ -68,12 +68,21 @@ pub trait SinkSpec: Send + Sync {
     fn healthcheck(&self, _cx: &SinkContext) -> SinkFuture<'static, Result<(), SinkError>> {
         Box::pin(async { Ok(()) })
     }
+    /// The file it writes, when it writes one it can resume (a crash-safe replay cuts it back
+    /// to its committed length): none for streams and network sinks.
+    fn file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// What building a sink may use.
+#[derive(Debug, Clone)]
 pub struct SinkContext {
     /// The sink's id: its config `name`, or `<type>_<n>`. The `sink` label of its metrics.
     pub id: Arc<str>,
+    /// For a file sink with a committed length in the state directory: resume the file,
+    /// cut back to that length, instead of starting it afresh.
+    pub resume: Option<u64>,
 }
 
 /// A built sink. `deliver` is called with one request at a time per task, up to the sink's
@@ -98,6 +107,11 @@ pub trait Sink: Send + Sync + 'static {
     /// them when some sink does.
     fn wants_keys(&self) -> bool {
         false
+    }
+    /// Where its output stands after the last delivery: a file's length. Committed with the
+    /// delivered ids (`ledger.rs`); none for streams and network sinks.
+    fn position(&self) -> Option<u64> {
+        None
     }
 }
 

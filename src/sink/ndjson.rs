@@ -99,6 +99,10 @@ impl SinkSpec for NdjsonSinkConfig {
         })
     }
 
+    fn file(&self) -> Option<PathBuf> {
+        (!self.is_stdout()).then(|| self.path.clone().unwrap_or_default())
+    }
+
     fn build(&self, cx: &SinkContext) -> Result<Arc<dyn Sink>, BuildError> {
         if self.is_stdout() {
             return Ok(Arc::new(NdjsonSink {
@@ -107,13 +111,22 @@ impl SinkSpec for NdjsonSinkConfig {
             }));
         }
         let path = self.path.clone().unwrap_or_default();
-        let open = LineFile::open(&path, self.append, self.sync);
+        let open = match cx.resume {
+            Some(length) => LineFile::resume(&path, length, self.sync),
+            None => LineFile::open(&path, self.append, self.sync),
+        };
         let (file, cut) = open.map_err(|source| BuildError::Open {
             id: cx.id.to_string(),
             path: path.display().to_string(),
             source,
         })?;
-        if cut > 0 {
+        if let (Some(length), true) = (cx.resume, cut > 0) {
+            eprintln!(
+                "trailhose: sink {}: resuming {} at its committed length {length}: cut {cut} bytes written after the last commit (their events are read again)",
+                cx.id,
+                path.display()
+            );
+        } else if cut > 0 {
             eprintln!(
                 "trailhose: sink {}: cut {cut} bytes of a partial last line from {} (left by a run that was killed; those records were not acknowledged and are read again)",
                 cx.id,
@@ -167,6 +180,13 @@ impl NdjsonSink {
 }
 
 impl Sink for NdjsonSink {
+    fn position(&self) -> Option<u64> {
+        match &*self.out.lock().ok()? {
+            Output::File(f) => Some(f.len()),
+            Output::Stdout(_) => None,
+        }
+    }
+
     fn deliver<'a>(&'a self, request: &'a Request) -> SinkFuture<'a, Response> {
         let written = self.write(|out| {
             match request.contiguous_lines() {

@@ -15,6 +15,17 @@ pub struct ListedFile {
     pub size: u64,
 }
 
+/// A listed file's place in the walk's order, as a string that sorts the same way (the day
+/// folder or named day, the delivery time, the path), for the replay checkpoint: a restarted
+/// walk skips every file at or before the checkpoint's `through`.
+pub fn order_key(day: u64, file: &ListedFile) -> String {
+    format!(
+        "{day:08}{:014} {}",
+        name_key(&file.path).unwrap_or(0),
+        file.path.to_string_lossy()
+    )
+}
+
 /// The delivery time in a trail file name (`..._20240131T2355Z_...` or a digest's
 /// `..._20240131T235500Z...`), as the number YYYYMMDDHHMMSS, for ordering.
 pub fn trail_time_key(name: &str) -> Option<u64> {
@@ -86,8 +97,8 @@ impl SkipReason {
 /// What a walk does with each file it finds.
 pub struct Walk<'a> {
     pub options: WalkOptions,
-    /// Called with each file to read, in order; returns false to stop.
-    pub emit: &'a mut dyn FnMut(ListedFile) -> bool,
+    /// Called with each file to read, in order, and its `order_key`; returns false to stop.
+    pub emit: &'a mut dyn FnMut(ListedFile, String) -> bool,
     /// Called with each file or folder skipped, and why.
     pub skipped: &'a mut dyn FnMut(&Path, SkipReason),
 }
@@ -125,29 +136,28 @@ pub fn walk_in_time_order(paths: &[PathBuf], walk: Walk<'_>) -> io::Result<()> {
         }
     }
     let Found {
-        mut undated,
+        undated,
         days,
         skipped,
         ..
     } = found;
-    undated.sort_by(|a: &ListedFile, b| a.path.cmp(&b.path));
-    for file in undated {
-        if !emit(file) {
-            return Ok(());
-        }
+    // Sorted by the order key itself, so the order of emission and of the keys is one.
+    let emit_sorted = |day: u64, files: Vec<ListedFile>, emit: &mut dyn FnMut(ListedFile, String) -> bool| {
+        let mut keyed: Vec<(String, ListedFile)> =
+            files.into_iter().map(|f| (order_key(day, &f), f)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.into_iter().all(|(key, file)| emit(file, key))
+    };
+    if !emit_sorted(0, undated, emit) {
+        return Ok(());
     }
-    for (_, day) in days {
-        let mut files = day.files;
-        for folder in &day.folders {
+    for (day, folders) in days {
+        let mut files = folders.files;
+        for folder in &folders.folders {
             list_files(folder, options, &mut files, skipped)?;
         }
-        let mut keyed: Vec<(Option<u64>, ListedFile)> =
-            files.into_iter().map(|f| (name_key(&f.path), f)).collect();
-        keyed.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
-        for (_, file) in keyed {
-            if !emit(file) {
-                return Ok(());
-            }
+        if !emit_sorted(day, files, emit) {
+            return Ok(());
         }
     }
     Ok(())
@@ -267,7 +277,7 @@ pub fn total_size(paths: &[PathBuf], options: WalkOptions) -> io::Result<(u64, u
         paths,
         Walk {
             options,
-            emit: &mut |f| {
+            emit: &mut |f, _| {
                 files += 1;
                 bytes += f.size;
                 true
@@ -317,7 +327,7 @@ mod tests {
             &[root.path().to_path_buf()],
             Walk {
                 options: WalkOptions::default(),
-                emit: &mut |f| {
+                emit: &mut |f, _| {
                     order.push(
                         f.path
                             .file_name()
@@ -349,7 +359,7 @@ mod tests {
             paths,
             Walk {
                 options: WalkOptions { hidden },
-                emit: &mut |f| {
+                emit: &mut |f, _| {
                     read.push(rel(&f.path));
                     true
                 },

@@ -598,6 +598,10 @@ impl Reader<'_, '_> {
             for (tp, offset, payload) in std::mem::take(&mut self.backlog) {
                 self.add(tp, offset, payload);
             }
+            let status = self.handoff.as_ref().map(|h| h.status);
+            if self.shared.assigned.load(Ordering::Relaxed) {
+                status.inspect(|s| s.connected());
+            }
             match self.consumer.poll(Duration::from_millis(20)) {
                 Some(Ok(msg)) => {
                     let tp: Tp = (Arc::from(msg.topic()), msg.partition());
@@ -610,6 +614,7 @@ impl Reader<'_, '_> {
                 Some(Err(e)) => {
                     metrics::counter!(m::KAFKA_CLIENT_ERRORS, "client" => "source").increment(1);
                     eprintln!("trailhose: kafka source: {e}");
+                    status.inspect(|s| s.failing(e.to_string()));
                 }
                 None => {}
             }

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod dir;
 pub mod kafka;
+pub mod progress;
 pub mod s3;
 pub mod sqs;
 pub mod stdin;
@@ -19,10 +20,11 @@ use crossbeam_channel::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput};
 use crate::config::SourceConfig;
+use crate::health::SourceStatus;
 use crate::metrics as m;
 use crate::stats::RunStats;
 use dir::{Walk, WalkOptions};
-use s3::S3Progress;
+use progress::InputProgress;
 
 /// Why a source stopped listing before its end. What it had handed on is unaffected; what it
 /// had not is not read (and so not acknowledged).
@@ -61,6 +63,8 @@ pub struct Handoff<'a> {
     blobs: Sender<Blob>,
     stats: &'a Arc<RunStats>,
     stop: &'a AtomicBool,
+    /// Whether the source reaches its service (for `/ready`).
+    pub status: &'a SourceStatus,
 }
 
 impl Handoff<'_> {
@@ -80,6 +84,7 @@ impl Handoff<'_> {
         then: Option<Box<dyn FnOnce(bool) + Send>>,
     ) -> Blob {
         metrics::counter!(m::INPUTS, "source" => kind).increment(1);
+        RunStats::add(&self.stats.inputs_started, 1);
         let st = self.stats.clone();
         let ack = AckToken::new(move |ok| {
             if ok {
@@ -124,9 +129,15 @@ pub fn run_source(
     stats: &Arc<RunStats>,
     stop: &AtomicBool,
     runtime: &tokio::runtime::Handle,
-    s3_progress: Option<Arc<S3Progress>>,
+    progress: Option<Arc<InputProgress>>,
+    status: &SourceStatus,
 ) -> Result<(), SourceError> {
-    let handoff = Handoff { blobs, stats, stop };
+    let handoff = Handoff {
+        blobs,
+        stats,
+        stop,
+        status,
+    };
     let send_then = |origin: Arc<str>,
                      input: BlobInput,
                      size: Option<u64>,
@@ -142,8 +153,8 @@ pub fn run_source(
         SourceConfig::Kafka(c) => kafka::run(c, handoff)?,
         SourceConfig::S3(c) => {
             let progress =
-                s3_progress.unwrap_or_else(|| Arc::new(S3Progress::new(&c.bucket, &c.prefix)));
-            forward_network_source(c.fetch_concurrency, "s3", &send_then, |hand_on| {
+                progress.unwrap_or_else(|| Arc::new(InputProgress::s3(&c.bucket, &c.prefix)));
+            forward_network_source(c.fetch_concurrency, "s3", &send_then, status, |hand_on| {
                 runtime.block_on(async {
                     let client = c.aws.s3().await;
                     s3::run(c, client, progress.clone(), stop, hand_on).await
@@ -151,8 +162,8 @@ pub fn run_source(
             })?;
         }
         SourceConfig::Sqs(c) => {
-            forward_network_source(c.fetch_concurrency, "sqs", &send_then, |hand_on| {
-                runtime.block_on(sqs::run(c, stop, hand_on))
+            forward_network_source(c.fetch_concurrency, "sqs", &send_then, status, |hand_on| {
+                runtime.block_on(sqs::run(c, stop, status, hand_on))
             })?;
         }
         SourceConfig::Stdin {} => {
@@ -179,9 +190,24 @@ pub fn run_source(
             if !files.is_empty() {
                 let walk = Walk {
                     options: WalkOptions { hidden: *hidden },
-                    emit: &mut |f| {
+                    emit: &mut |f, key| {
                         let origin: Arc<str> = Arc::from(f.path.display().to_string());
-                        send(origin, BlobInput::File(f.path), Some(f.size), "dir")
+                        let then: Option<Box<dyn FnOnce(bool) + Send>> = match &progress {
+                            // Done by an earlier run (the checkpoint): not read again.
+                            Some(p) if p.already_done("", &key) => {
+                                RunStats::add(&stats.inputs_skipped, 1);
+                                metrics::counter!(m::INPUTS_SKIPPED, "reason" => "checkpoint")
+                                    .increment(1);
+                                return true;
+                            }
+                            Some(p) => {
+                                p.started("", &key, dir::trail_time_key(&key).unwrap_or(0));
+                                let p = p.clone();
+                                Some(Box::new(move |ok| p.finished("", &key, ok)))
+                            }
+                            None => None,
+                        };
+                        send_then(origin, BlobInput::File(f.path), Some(f.size), "dir", then)
                     },
                     skipped: &mut |_, why| {
                         RunStats::add(&stats.inputs_skipped, 1);
@@ -210,12 +236,15 @@ fn forward_network_source(
     ahead: usize,
     kind: &'static str,
     send_then: &SendInput<'_>,
+    status: &SourceStatus,
     run: impl FnOnce(s3::HandOn) -> Result<(), SourceError>,
 ) -> Result<(), SourceError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<s3::Handed>(ahead.max(1));
-    thread::scope(|scope| {
+    let result = thread::scope(|scope| {
         scope.spawn(move || {
             while let Some(h) = rx.blocking_recv() {
+                // An object came: the service answers.
+                status.connected();
                 if !send_then(
                     h.origin,
                     BlobInput::Stream(h.input),
@@ -229,7 +258,12 @@ fn forward_network_source(
             // Dropping the receiver ends the source's sends: the run is stopping.
         });
         run(tx)
-    })
+    });
+    match &result {
+        Ok(()) => status.connected(),
+        Err(e) => status.failing(e.to_string()),
+    }
+    result
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

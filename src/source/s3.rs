@@ -4,15 +4,15 @@
 //! (one day of names is the look-ahead, so attribution sees an AssumeRole before its uses as
 //! often as possible). Objects are fetched with bounded concurrency and streamed to the
 //! workers a few chunks at a time. Progress is checkpointed per account and region (see
-//! `S3Progress`), so an interrupted replay continues where it stopped.
+//! `source::progress`), so an interrupted replay continues where it stopped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_sdk_s3::Client;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -20,6 +20,7 @@ use super::aws::{error_text, AwsConfig};
 use super::trail_layout::{
     is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
 };
+use super::progress::InputProgress;
 use super::SourceError;
 use crate::blob::StreamInput;
 use crate::config::check_range;
@@ -161,182 +162,6 @@ pub struct Listed {
     pub prefix_id: Arc<str>,
 }
 
-/// Where a replay stands, per account and region: `through`, the last key all of whose events
-/// every sink acknowledged with every earlier key; `done`, keys acknowledged beyond it (out of
-/// order); and, in memory, the keys in flight. Small whatever the number of objects: one key
-/// per prefix plus at most the in-flight window.
-#[derive(Debug, Default)]
-pub struct S3Progress {
-    state: Mutex<ProgressState>,
-    /// Set when something changed since the last save.
-    pub dirty: AtomicBool,
-}
-
-#[derive(Debug, Default)]
-struct ProgressState {
-    bucket: String,
-    prefix: String,
-    prefixes: BTreeMap<String, PrefixProgress>,
-}
-
-#[derive(Debug, Default)]
-struct PrefixProgress {
-    through: Option<String>,
-    /// Keys handed on and not yet folded into `through`: acknowledged (true) or not yet.
-    pending: BTreeMap<String, (bool, u64)>,
-    /// Keys acknowledged in an earlier run beyond its `through`.
-    done_before: BTreeSet<String>,
-}
-
-/// The checkpoint file's form.
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointFile {
-    version: u32,
-    bucket: String,
-    prefix: String,
-    prefixes: BTreeMap<String, CheckpointPrefix>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointPrefix {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    through: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    done: Vec<String>,
-}
-
-impl S3Progress {
-    pub fn new(bucket: &str, prefix: &str) -> Self {
-        S3Progress {
-            state: Mutex::new(ProgressState {
-                bucket: bucket.into(),
-                prefix: prefix.into(),
-                prefixes: BTreeMap::new(),
-            }),
-            dirty: AtomicBool::new(false),
-        }
-    }
-
-    /// Restores a saved checkpoint; one for another bucket or prefix is an error, so two
-    /// replays never share a state directory by mistake.
-    pub fn load(&self, json: &[u8]) -> Result<(), CheckpointError> {
-        let file: CheckpointFile = serde_json::from_slice(json)?;
-        let mut s = self.lock();
-        if file.bucket != s.bucket || file.prefix != s.prefix {
-            return Err(CheckpointError::OtherReplay {
-                theirs: format!("s3://{}/{}", file.bucket, file.prefix),
-                ours: format!("s3://{}/{}", s.bucket, s.prefix),
-            });
-        }
-        for (id, p) in file.prefixes {
-            s.prefixes.insert(
-                id,
-                PrefixProgress {
-                    through: p.through,
-                    pending: BTreeMap::new(),
-                    done_before: p.done.into_iter().collect(),
-                },
-            );
-        }
-        Ok(())
-    }
-
-    /// The checkpoint as JSON.
-    pub fn to_json(&self) -> Vec<u8> {
-        let s = self.lock();
-        let file = CheckpointFile {
-            version: 1,
-            bucket: s.bucket.clone(),
-            prefix: s.prefix.clone(),
-            prefixes: s
-                .prefixes
-                .iter()
-                .map(|(id, p)| {
-                    let done = p
-                        .pending
-                        .iter()
-                        .filter(|(_, (acked, _))| *acked)
-                        .map(|(k, _)| k.clone())
-                        .chain(p.done_before.iter().cloned())
-                        .collect();
-                    (
-                        id.clone(),
-                        CheckpointPrefix {
-                            through: p.through.clone(),
-                            done,
-                        },
-                    )
-                })
-                .collect(),
-        };
-        serde_json::to_vec(&file).unwrap_or_default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Where listing a prefix may start (S3's `StartAfter`).
-    pub fn through(&self, prefix_id: &str) -> Option<String> {
-        self.lock()
-            .prefixes
-            .get(prefix_id)
-            .and_then(|p| p.through.clone())
-    }
-
-    /// Whether a key was done in an earlier run.
-    pub fn already_done(&self, prefix_id: &str, key: &str) -> bool {
-        self.lock().prefixes.get(prefix_id).is_some_and(|p| {
-            p.through.as_deref().is_some_and(|t| key <= t) || p.done_before.contains(key)
-        })
-    }
-
-    /// A key is handed on to the workers.
-    pub fn started(&self, prefix_id: &str, key: &str, time: u64) {
-        self.lock()
-            .prefixes
-            .entry(prefix_id.to_string())
-            .or_default()
-            .pending
-            .insert(key.to_string(), (false, time));
-    }
-
-    /// A key's events are all in every sink (`ok`), or some were not taken: then the key stays
-    /// pending, and the checkpoint never passes it.
-    pub fn finished(&self, prefix_id: &str, key: &str, ok: bool) {
-        if !ok {
-            return;
-        }
-        let mut s = self.lock();
-        let Some(p) = s.prefixes.get_mut(prefix_id) else {
-            return;
-        };
-        if let Some(entry) = p.pending.get_mut(key) {
-            entry.0 = true;
-        }
-        while let Some(first) = p.pending.first_entry() {
-            if !first.get().0 {
-                break;
-            }
-            let (k, _) = first.remove_entry();
-            p.done_before.retain(|d| *d > k);
-            p.through = Some(k);
-        }
-        self.dirty.store(true, Ordering::Release);
-    }
-
-    /// The delivery time (YYYYMMDDHHMMSS) of the oldest object not yet acknowledged.
-    pub fn oldest_pending(&self) -> Option<u64> {
-        self.lock()
-            .prefixes
-            .values()
-            .flat_map(|p| p.pending.values())
-            .filter(|(acked, _)| !acked)
-            .map(|(_, t)| *t)
-            .min()
-    }
-}
-
 /// Seconds since the epoch of a YYYYMMDDHHMMSS time.
 pub fn epoch_of(t: u64) -> i64 {
     let s = format!(
@@ -426,20 +251,12 @@ pub struct Handed {
 /// never waits for a round trip it could have overlapped).
 pub type HandOn = tokio::sync::mpsc::Sender<Handed>;
 
-/// Why a saved S3 checkpoint cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    #[error("damaged: {0}")]
-    Damaged(#[from] serde_json::Error),
-    #[error("it is the checkpoint of {theirs}, not of {ours}: use another state directory")]
-    OtherReplay { theirs: String, ours: String },
-}
 
 /// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
 pub async fn run(
     config: &S3SourceConfig,
     client: Client,
-    progress: Arc<S3Progress>,
+    progress: Arc<InputProgress>,
     stop: &AtomicBool,
     emit: HandOn,
 ) -> Result<(), SourceError> {
@@ -674,7 +491,7 @@ async fn list_day(
     config: S3SourceConfig,
     day: Day,
     prefixes: Vec<Arc<RegionPrefix>>,
-    progress: Arc<S3Progress>,
+    progress: Arc<InputProgress>,
 ) -> Result<Vec<Listed>, SourceError> {
     let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -722,7 +539,7 @@ struct Fetcher {
 
 impl Fetcher {
     /// Starts fetching `o` and hands it on; false when the run is stopping.
-    async fn hand_on(&self, o: Listed, progress: &Arc<S3Progress>, emit: &HandOn) -> bool {
+    async fn hand_on(&self, o: Listed, progress: &Arc<InputProgress>, emit: &HandOn) -> bool {
         let Ok(permit) = self.fetches.clone().acquire_owned().await else {
             return false;
         };
@@ -821,28 +638,6 @@ mod tests {
         assert_eq!(S3SourceConfig::from_url("/x"), None);
         assert_eq!(normalize_prefix("/a/b"), "a/b/");
         assert_eq!(normalize_prefix(""), "");
-    }
-
-    #[test]
-    fn progress_passes_only_what_is_done_in_order() {
-        let p = S3Progress::new("b", "");
-        for k in ["k1", "k2", "k3", "k4"] {
-            p.started("a/r", k, 1);
-        }
-        p.finished("a/r", "k2", true);
-        assert_eq!(p.through("a/r"), None, "k1 is still in flight");
-        p.finished("a/r", "k1", true);
-        assert_eq!(p.through("a/r").as_deref(), Some("k2"));
-        p.finished("a/r", "k3", false);
-        p.finished("a/r", "k4", true);
-        assert_eq!(p.through("a/r").as_deref(), Some("k2"), "k3 failed");
-        assert_eq!(p.oldest_pending(), Some(1));
-        // Saved and restored: k4 is done beyond `through`, k3 is not.
-        let restored = S3Progress::new("b", "");
-        restored.load(&p.to_json()).unwrap();
-        assert!(restored.already_done("a/r", "k1") && restored.already_done("a/r", "k4"));
-        assert!(!restored.already_done("a/r", "k3"));
-        assert!(S3Progress::new("other", "").load(&p.to_json()).is_err());
     }
 
     #[test]

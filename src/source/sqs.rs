@@ -20,6 +20,7 @@ use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
 use super::SourceError;
 use crate::blob::StreamInput;
 use crate::config::check_range;
+use crate::health::SourceStatus;
 use crate::metrics as m;
 
 /// `[source] type = "sqs"`.
@@ -207,6 +208,7 @@ struct InFlight {
 pub async fn run(
     config: &SqsSourceConfig,
     stop: &AtomicBool,
+    status: &SourceStatus,
     emit: HandOn,
 ) -> Result<(), SourceError> {
     let sqs = config.aws.sqs().await;
@@ -220,6 +222,7 @@ pub async fn run(
             url: config.queue_url.clone(),
             detail: error_text(&e.into_service_error()),
         })?;
+    status.connected();
     let in_flight: Arc<Mutex<HashMap<String, Arc<InFlight>>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
     let fetches = Arc::new(tokio::sync::Semaphore::new(config.fetch_concurrency.max(1)));
@@ -262,14 +265,19 @@ pub async fn run(
             .send()
             .await;
         let messages = match received {
-            Ok(r) => r.messages.unwrap_or_default(),
+            Ok(r) => {
+                status.connected();
+                r.messages.unwrap_or_default()
+            }
             Err(e) => {
                 // The SDK already retried; wait and try again rather than end a live source.
-                eprintln!(
-                    "trailhose: error: receiving from {}: {}",
+                let why = format!(
+                    "receiving from {}: {}",
                     config.queue_url,
                     error_text(&e.into_service_error())
                 );
+                eprintln!("trailhose: error: {why}");
+                status.failing(why);
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
