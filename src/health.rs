@@ -309,7 +309,13 @@ mod tests {
         assert!(h.readiness().0, "delivery resumed");
         h.committed(Some("disk full".into()));
         let (ready, body) = h.readiness();
-        assert!(!ready && body["components"]["state"]["reason"].as_str().unwrap().contains("disk full"));
+        assert!(
+            !ready
+                && body["components"]["state"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("disk full")
+        );
     }
 
     #[test]

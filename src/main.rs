@@ -222,9 +222,18 @@ struct ReplayArgs {
     /// A MaxMind-format ASN database (.mmdb) for enrichment.source.as.
     #[arg(long, value_name = "FILE")]
     geoip_asn: Option<PathBuf>,
-    /// Keep state (attribution, dedupe) here between runs.
+    /// Keep state here between runs: the checkpoint (inputs done, each output file's
+    /// committed length, the delivered event ids) and attribution. A rerun of the same command
+    /// resumes: it skips what is done and cuts the output file back to what was committed.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// How often, with --state, what was delivered is committed (default 1000).
+    #[arg(long, value_name = "MS")]
+    commit_interval_ms: Option<u64>,
+    /// How long a drain after SIGTERM or SIGINT may take before the run stops without it
+    /// (default 30).
+    #[arg(long, value_name = "SECS")]
+    shutdown_timeout: Option<u64>,
     /// Keep repeated deliveries (dedupe by eventID is on by default).
     #[arg(long)]
     no_dedupe: bool,
@@ -604,6 +613,9 @@ fn replay_config(args: ReplayArgs) -> Result<PipelineConfig, String> {
             channel_batches: args.channel_batches.unwrap_or(defaults.channel_batches),
             max_record_bytes: args.max_record_bytes.unwrap_or(defaults.max_record_bytes),
             dead_letter: args.dead_letter,
+            shutdown_timeout_secs: args
+                .shutdown_timeout
+                .unwrap_or(defaults.shutdown_timeout_secs),
             ..defaults
         },
         metrics: args.metrics_addr.map(MetricsConfig::new),
@@ -615,6 +627,9 @@ fn replay_config(args: ReplayArgs) -> Result<PipelineConfig, String> {
         },
         state: StateConfig {
             dir: args.state,
+            commit_interval_ms: args
+                .commit_interval_ms
+                .unwrap_or(StateConfig::default().commit_interval_ms),
             ..StateConfig::default()
         },
         dedupe: DedupeConfig {
@@ -651,6 +666,8 @@ fn flag_names(message: &str) -> String {
         .replace("pipeline.channel_batches", "--channel-batches")
         .replace("pipeline.max_record_bytes", "--max-record-bytes")
         .replace("metrics.addr", "--metrics-addr")
+        .replace("state.commit_interval_ms", "--commit-interval-ms")
+        .replace("pipeline.shutdown_timeout_secs", "--shutdown-timeout")
         .replace("enrich.geoip_city", "--geoip-city")
         .replace("enrich.geoip_asn", "--geoip-asn")
         .replace("normalize.max_field_bytes", "--max-field-bytes")

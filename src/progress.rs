@@ -115,6 +115,13 @@ pub fn summary_line(s: &RunStats, elapsed: Duration) -> String {
         0 => String::new(),
         n => format!("; {} files not read (hidden or empty)", thousands(n)),
     };
+    let passed_over = match RunStats::get(&s.inputs_done_before) {
+        0 => passed_over,
+        n => format!(
+            "{passed_over}; {} inputs done by an earlier run (the checkpoint)",
+            thousands(n)
+        ),
+    };
     format!(
         "trailhose: {} records out ({} in, {} dropped) from {} inputs in {:.2} s: {} records/s, {:.1} MB/s decompressed; {} errors, {} dead-lettered, {} skipped{passed_over}",
         thousands(records),

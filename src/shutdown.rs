@@ -89,7 +89,12 @@ impl Shutdown {
     pub fn signal(&self, signal: Signal, timeout: Duration) -> bool {
         let first = self
             .signal
-            .compare_exchange(NO_SIGNAL, signal.code(), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                NO_SIGNAL,
+                signal.code(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok();
         if !first {
             return false;

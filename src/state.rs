@@ -333,8 +333,9 @@ impl StateDir {
             delivered: commit.delivered.len() as u64,
         })
         .map_err(io::Error::other)?;
-        let mut bytes =
-            Vec::with_capacity(CHECKPOINT_MAGIC.len() + 8 + header.len() + commit.delivered.len() * 24);
+        let mut bytes = Vec::with_capacity(
+            CHECKPOINT_MAGIC.len() + 8 + header.len() + commit.delivered.len() * 24,
+        );
         bytes.extend_from_slice(CHECKPOINT_MAGIC);
         bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&header);
@@ -458,7 +459,11 @@ mod tests {
         fs::write(&path, &good[..good.len() - 5]).unwrap();
         assert!(state.load_commit().is_err(), "a cut file is damaged");
         fs::write(&path, b"{}").unwrap();
-        assert!(state.load_commit().unwrap_err().to_string().contains("does not start as"));
+        assert!(state
+            .load_commit()
+            .unwrap_err()
+            .to_string()
+            .contains("does not start as"));
     }
 
     #[test]
@@ -472,7 +477,10 @@ mod tests {
         );
         fs::remove_file(dir.path().join("notes.txt")).unwrap();
         fs::write(dir.path().join(".checkpoint.bin.tmp"), b"half").unwrap();
-        assert!(StateDir::open(dir.path()).is_ok(), "a crash's leftovers are ours");
+        assert!(
+            StateDir::open(dir.path()).is_ok(),
+            "a crash's leftovers are ours"
+        );
     }
 
     #[test]

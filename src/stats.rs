@@ -26,6 +26,8 @@ pub struct RunStats {
     pub skipped: AtomicU64,
     /// Files and folders a directory walk passed over (hidden, empty).
     pub inputs_skipped: AtomicU64,
+    /// Inputs an earlier run finished (the state directory's checkpoint): not read again.
+    pub inputs_done_before: AtomicU64,
     pub dead_lettered: AtomicU64,
     /// Records a sink rejected (each in the dead-letter output when there is one).
     pub rejected: AtomicU64,

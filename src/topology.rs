@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use crate::blob::Blob;
 use crate::config::{sink_ids, PipelineConfig, SourceConfig};
 use crate::dead_letter::DeadLetterWriter;
+use crate::health::{Health, HealthLimits, SinkHealth};
+use crate::ledger::Ledger;
 use crate::metrics as m;
 use crate::pipeline::{RunOptions, RunReport, StartError};
 use crate::progress::{progress_wanted, summary_line, ChannelProbe, GaugeProbe, Monitor};
@@ -28,8 +30,6 @@ use crate::sink::{
     BufferPool, DeliverySettings, Sink, SinkBatch, SinkContext, SinkError, SinkOutcome,
 };
 use crate::source::dir::WalkOptions;
-use crate::health::{Health, HealthLimits, SinkHealth};
-use crate::ledger::Ledger;
 use crate::source::progress::InputProgress;
 use crate::source::s3::epoch_of;
 use crate::source::{run_source, spawn_sizer, SourceError};
@@ -363,7 +363,11 @@ impl<'c> Topology<'c> {
             state: self.core.state.clone(),
             ledger: self.core.ledger.clone(),
             progress: self.core.progress.clone(),
-            sinks: self.sinks.iter().map(|s| (s.id.clone(), s.file.clone())).collect(),
+            sinks: self
+                .sinks
+                .iter()
+                .map(|s| (s.id.clone(), s.file.clone()))
+                .collect(),
             every: Duration::from_millis(config.state.commit_interval_ms),
             health: health.clone(),
             done: checkpoints_done.clone(),
@@ -457,7 +461,15 @@ impl<'c> Topology<'c> {
             thread::Builder::new()
                 .name("trailhose-source".into())
                 .spawn(move || {
-                    run_source(&source_config, blob_tx, &stats, &stop, &handle, progress, &status)
+                    run_source(
+                        &source_config,
+                        blob_tx,
+                        &stats,
+                        &stop,
+                        &handle,
+                        progress,
+                        &status,
+                    )
                 })
                 .map_err(|source| StartError::Thread {
                     what: "source".into(),

@@ -13,9 +13,9 @@ use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
-use crate::ledger::{EventKey, Ledger};
 use crate::decode::split::SplitLimits;
 use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
+use crate::ledger::{EventKey, Ledger};
 use crate::metrics as m;
 use crate::sink::{Batch, BatchKeys, BufferPool, Keys, SinkBatch};
 use crate::stats::RunStats;

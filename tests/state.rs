@@ -101,9 +101,28 @@ fn a_restarted_replay_does_not_emit_what_it_emitted() {
     let (first, _, code) = replay(&["-q", "--state", state], &data);
     assert_eq!(code, Some(0));
     assert!(first.len() >= 3000);
+    // The same replay again: its checkpoint says every input is done.
     let (second, summary, code) = replay(&["--state", state], &data);
     assert_eq!(code, Some(0));
     assert!(second.is_empty(), "{} records emitted again", second.len());
+    assert!(
+        summary.contains("inputs done by an earlier run") && summary.contains("from 0 inputs"),
+        "{summary}"
+    );
+    // The same archive under another name is another replay: read again, and every event
+    // dropped as one the state directory remembers delivering.
+    let copy = dir.path().join("copy");
+    let status = std::process::Command::new("cp")
+        .args(["-r", &data[0], copy.to_str().expect("path")])
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let (third, summary, code) = replay(
+        &["--state", state],
+        &[copy.to_str().expect("path").to_string()],
+    );
+    assert_eq!(code, Some(0), "{summary}");
+    assert!(third.is_empty(), "{} records emitted again", third.len());
     assert!(
         summary.contains(&format!(
             "{} dropped",

@@ -174,7 +174,10 @@ mod tests {
         f.write_all(b"{\"e\":5}\n").unwrap();
         f.flush().unwrap();
         assert_eq!(f.len(), 24);
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"e\":5}\n");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{\"a\":1}\n{\"b\":2}\n{\"e\":5}\n"
+        );
         // Shorter than committed: changed by someone else, refused with the way out.
         let e = LineFile::resume(&path, 100, false).unwrap_err().to_string();
         assert!(e.contains("changed outside trailhose"), "{e}");

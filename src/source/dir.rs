@@ -142,12 +142,13 @@ pub fn walk_in_time_order(paths: &[PathBuf], walk: Walk<'_>) -> io::Result<()> {
         ..
     } = found;
     // Sorted by the order key itself, so the order of emission and of the keys is one.
-    let emit_sorted = |day: u64, files: Vec<ListedFile>, emit: &mut dyn FnMut(ListedFile, String) -> bool| {
-        let mut keyed: Vec<(String, ListedFile)> =
-            files.into_iter().map(|f| (order_key(day, &f), f)).collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.into_iter().all(|(key, file)| emit(file, key))
-    };
+    let emit_sorted =
+        |day: u64, files: Vec<ListedFile>, emit: &mut dyn FnMut(ListedFile, String) -> bool| {
+            let mut keyed: Vec<(String, ListedFile)> =
+                files.into_iter().map(|f| (order_key(day, &f), f)).collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            keyed.into_iter().all(|(key, file)| emit(file, key))
+        };
     if !emit_sorted(0, undated, emit) {
         return Ok(());
     }

@@ -195,7 +195,7 @@ pub fn run_source(
                         let then: Option<Box<dyn FnOnce(bool) + Send>> = match &progress {
                             // Done by an earlier run (the checkpoint): not read again.
                             Some(p) if p.already_done("", &key) => {
-                                RunStats::add(&stats.inputs_skipped, 1);
+                                RunStats::add(&stats.inputs_done_before, 1);
                                 metrics::counter!(m::INPUTS_SKIPPED, "reason" => "checkpoint")
                                     .increment(1);
                                 return true;

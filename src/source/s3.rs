@@ -17,10 +17,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::aws::{error_text, AwsConfig};
+use super::progress::InputProgress;
 use super::trail_layout::{
     is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
 };
-use super::progress::InputProgress;
 use super::SourceError;
 use crate::blob::StreamInput;
 use crate::config::check_range;
@@ -250,7 +250,6 @@ pub struct Handed {
 /// are handed on, so the source runs that many objects ahead of the workers (a decode worker
 /// never waits for a round trip it could have overlapped).
 pub type HandOn = tokio::sync::mpsc::Sender<Handed>;
-
 
 /// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
 pub async fn run(
