@@ -636,8 +636,11 @@ impl<'a> BlobOutput<'a> {
         metrics::counter!(m::RECORDS_IN).increment(records);
         self.report_progress();
         // Once every sink has the batch, its events' keys go to the ledger: this token comes
-        // first in each sink's shares, so the keys are remembered before the inputs are acked.
-        let delivery = self.delivered_keys.as_mut().and_then(|keys| {
+        // first in each sink's shares, so the keys are remembered before the inputs are acked,
+        // and this worker keeps no share of it (the last sink gets the token itself), so the
+        // last sink to acknowledge the batch remembers them, under the ledger's lock, with its
+        // position: a commit never holds a file length without the ids of what it covers.
+        let mut delivery = self.delivered_keys.as_mut().and_then(|keys| {
             let ledger = self.shared.ledger.clone()?;
             let keys = std::mem::take(keys);
             Some(AckToken::new(move |ok| {
@@ -646,9 +649,20 @@ impl<'a> BlobOutput<'a> {
                 }
             }))
         });
-        for (sink, format) in self.shared.sinks.iter().zip(&self.shared.sink_formats) {
+        let last = self.shared.sinks.len().saturating_sub(1);
+        for (i, (sink, format)) in self
+            .shared
+            .sinks
+            .iter()
+            .zip(&self.shared.sink_formats)
+            .enumerate()
+        {
             let mut acks = Vec::with_capacity(2 + self.held_acks.len());
-            acks.extend(delivery.clone());
+            if i == last {
+                acks.extend(delivery.take());
+            } else {
+                acks.extend(delivery.clone());
+            }
             acks.push(self.ack.clone());
             acks.extend(self.held_acks.iter().cloned());
             let sent = sink.blocking_send(SinkBatch {
@@ -664,9 +678,6 @@ impl<'a> BlobOutput<'a> {
         // Every sink got its own share of the held records' tokens; this share is done.
         for a in self.held_acks.drain(..) {
             a.ack();
-        }
-        if let Some(d) = delivery {
-            d.ack();
         }
     }
 }

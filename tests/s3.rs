@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::crash::*;
 use common::*;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -275,8 +276,10 @@ fn account_region_and_time_filters_read_only_what_they_name() {
     assert!(stderr(&out).contains("--start"), "{}", stderr(&out));
 }
 
+/// The S3 version of `crash.rs`: killed with SIGKILL at 20 random moments and rerun each
+/// time with the same command, the replay ends with every event of the bucket exactly once.
 #[test]
-fn a_killed_replay_resumes_where_it_stopped_and_loses_nothing() {
+fn a_replay_killed_twenty_times_writes_every_event_exactly_once() {
     let Some(moto) = moto() else { return };
     let archive = gen_archive("40000");
     let rt = runtime();
@@ -284,98 +287,70 @@ fn a_killed_replay_resumes_where_it_stopped_and_loses_nothing() {
         let client = s3_client(&moto.endpoint).await;
         upload_tree(&client, "trail", archive.path(), "").await;
     });
-    let all = ids(&replay_local(&[archive.path().join("AWSLogs")]));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let state = tmp.path().join("state");
-    let (out1, out2) = (tmp.path().join("1.ndjson"), tmp.path().join("2.ndjson"));
-    let args = |out: &Path| -> Vec<String> {
-        [
+    let reference = tmp.path().join("reference.ndjson");
+    let local = trailhose(
+        &[
             "replay",
-            "s3://trail",
-            "--endpoint-url",
-            &moto.endpoint,
-            "--path-style",
-            "--no-dedupe",
             "-q",
-            "--workers",
-            "1",
-            "--fetch-concurrency",
-            "2",
-            "--state",
-            state.to_str().expect("path"),
+            archive.path().join("AWSLogs").to_str().expect("path"),
             "-o",
-            out.to_str().expect("path"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+            reference.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    let all = id_counts(&reference);
+    let (state, output) = (tmp.path().join("state"), tmp.path().join("out.ndjson"));
+    let command = |stderr_to: &Path| {
+        let mut c = std::process::Command::new(bin());
+        aws_env(&mut c)
+            .args([
+                "replay",
+                "s3://trail",
+                "--endpoint-url",
+                &moto.endpoint,
+                "--path-style",
+                "-q",
+                "--state",
+                state.to_str().expect("path"),
+                "--commit-interval-ms",
+                "50",
+                "-o",
+                output.to_str().expect("path"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(
+                std::fs::File::create(stderr_to).expect("stderr file"),
+            ));
+        c
     };
-    let mut child = aws_env(&mut std::process::Command::new(bin()))
-        .args(args(&out1))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    // Kill -9 once the checkpoint has moved.
-    let checkpoint = state.join("s3-checkpoint.json");
-    let started = Instant::now();
-    loop {
-        let moved = std::fs::read_to_string(&checkpoint).is_ok_and(|s| s.contains("through"));
-        if moved {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "finished before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("kill -9");
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), None, "killed by a signal");
-    // A kill -9 can land inside a write: a last line without its newline is cut short (its
-    // batch was not acknowledged, so the resumed run reads it again). Only whole lines count.
-    let mut written = std::fs::read(&out1).expect("out1");
-    let whole = written
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    written.truncate(whole);
-    let first = ids(&written);
-    assert!(
-        !first.is_empty() && first.len() < all.len(),
-        "killed mid-replay: {}",
-        first.len()
+    let kills = kill_and_rerun(
+        &command,
+        &output,
+        tmp.path(),
+        20,
+        Duration::from_millis(300),
     );
-
-    let out = aws_env(&mut std::process::Command::new(bin()))
-        .args(args(&out2))
-        .output()
-        .expect("resume");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let second = ids(&std::fs::read(&out2).expect("out2"));
-    let union: BTreeSet<String> = first.union(&second).cloned().collect();
-    assert_eq!(union, all, "nothing lost");
-    // Re-read: at most the objects in flight at the kill (fetches, the blob channel, the
-    // worker) and what was acknowledged since the last checkpoint save (250 ms), here a few
-    // hundred records; far from everything.
-    let again = first.intersection(&second).count();
     assert!(
-        second.len() < all.len() && again <= 3000,
-        "resumed: {} of {}, {} read twice",
-        second.len(),
-        all.len(),
-        again
+        kills.killed >= 15,
+        "only {} runs killed mid-replay",
+        kills.killed
     );
-    // A third run has nothing left to do.
-    let out3 = tmp.path().join("3.ndjson");
-    let out = aws_env(&mut std::process::Command::new(bin()))
-        .args(args(&out3))
-        .output()
-        .expect("third");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&out3).expect("out3").len(), 0);
+    assert!(
+        kills.resumed >= 1,
+        "no run resumed a file cut back to its commit"
+    );
+    assert_exactly_once(&id_counts(&output), &all, kills.seed);
+    // The checkpoint covers every account and region, and a further run reads nothing.
+    let source = committed_source(&state).expect("a commit");
+    assert_eq!(source["source"], "s3://trail/");
+    let before = std::fs::metadata(&output).expect("out").len();
+    let out = command(&tmp.path().join("after.stderr"))
+        .status()
+        .expect("run after");
+    assert_eq!(out.code(), Some(0));
+    assert_eq!(std::fs::metadata(&output).expect("out").len(), before);
 }
 
 /// The first log file of the archive (in name order: the earliest of its account and region).
@@ -494,12 +469,9 @@ fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start");
-    let checkpoint = state.join("s3-checkpoint.json");
     let started = Instant::now();
     loop {
-        let passed = std::fs::read(&checkpoint)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        let passed = committed_source(&state)
             .is_some_and(|c| c["prefixes"][&prefix_id]["through"].is_string());
         if passed {
             break;

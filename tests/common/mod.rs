@@ -281,4 +281,5 @@ pub fn dir_pipeline(
         normalize: Default::default(),
     }
 }
+pub mod crash;
 pub mod intake;
