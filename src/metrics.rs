@@ -80,6 +80,8 @@ pub const S3_FETCHES_IN_FLIGHT: &str = "trailhose_s3_fetches_in_flight";
 /// Checkpoint lag: the delivery time (Unix seconds) of the oldest object handed on and not yet
 /// acknowledged; `time() - this` is how far the checkpoint trails. 0 when nothing is pending.
 pub const CHECKPOINT_OLDEST_PENDING: &str = "trailhose_checkpoint_oldest_pending_timestamp_seconds";
+/// Commits to the state directory (`checkpoint.bin`); label `result` (`ok`, `failed`).
+pub const STATE_COMMITS: &str = "trailhose_state_commits_total";
 /// SQS messages received.
 pub const SQS_RECEIVED: &str = "trailhose_sqs_messages_received_total";
 /// SQS messages deleted (every object they named is acknowledged).
@@ -220,6 +222,10 @@ pub fn describe() {
     describe_gauge!(
         CHECKPOINT_OLDEST_PENDING,
         "Delivery time (Unix seconds) of the oldest object handed on and not yet acknowledged; 0 when none."
+    );
+    describe_counter!(
+        STATE_COMMITS,
+        "Commits of the checkpoint, delivered ids and file lengths to the state directory, by result."
     );
     describe_counter!(SQS_RECEIVED, "SQS messages received.");
     describe_counter!(

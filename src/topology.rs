@@ -30,7 +30,7 @@ use crate::sink::{
     BufferPool, DeliverySettings, Sink, SinkBatch, SinkContext, SinkError, SinkOutcome,
 };
 use crate::source::dir::WalkOptions;
-use crate::source::progress::InputProgress;
+use crate::source::progress::{CheckpointError, InputProgress};
 use crate::source::s3::epoch_of;
 use crate::source::{run_source, spawn_sizer, SourceError};
 use crate::state::{Commit, SinkPosition, StateDir, CHECKPOINT_FILE, S3_CHECKPOINT_FILE};
@@ -236,9 +236,20 @@ impl<'c> Topology<'c> {
                 let progress = Arc::new(InputProgress::new(identity));
                 if let Some(state) = &state {
                     let restored = match commit.as_ref().and_then(|c| c.source.clone()) {
-                        Some(saved) => progress
-                            .load_value(saved)
-                            .map_err(|e| (state.file(CHECKPOINT_FILE), e)),
+                        Some(saved) => match progress.load_value(saved) {
+                            // Other folders (the next day's, say) with the same state: a new
+                            // replay, which keeps the remembered ids and sessions. A bucket's
+                            // checkpoint is refused instead: losing it re-reads an archive.
+                            Err(CheckpointError::OtherReplay { theirs, .. })
+                                if matches!(config.source, SourceConfig::Dir { .. }) =>
+                            {
+                                eprintln!(
+                                    "trailhose: note: the state directory's checkpoint is of {theirs}: this replay of other folders starts its own (remembered events and sessions are kept)"
+                                );
+                                Ok(())
+                            }
+                            other => other.map_err(|e| (state.file(CHECKPOINT_FILE), e)),
+                        },
                         None => match state.load_s3_checkpoint()? {
                             Some(json) => progress
                                 .load(&json)
@@ -709,11 +720,15 @@ fn spawn_committer(c: Committer) -> thread::JoinHandle<()> {
                         delivered: snap.delivered,
                     };
                     let result = state.commit(&commit);
+                    let label = if result.is_ok() { "ok" } else { "failed" };
+                    metrics::counter!(m::STATE_COMMITS, "result" => label).increment(1);
                     if let Err(e) = &result {
                         eprintln!(
                             "trailhose: error: cannot commit to {}: {e}",
                             state.file(CHECKPOINT_FILE).display()
                         );
+                        // Not committed: the next round tries again, whatever else changes.
+                        ledger.touch();
                     }
                     c.health.committed(result.err().map(|e| e.to_string()));
                 } else if progressed {

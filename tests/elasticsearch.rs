@@ -78,13 +78,6 @@ impl Osmem {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// One plain HTTP/1.1 request (`Connection: close`); `None` when nothing answers.
 fn request(method: &str, base: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let addr = base.trim_start_matches("http://");

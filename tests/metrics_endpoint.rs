@@ -4,30 +4,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// GET `path` over plain HTTP/1.1; returns (status line, body).
-fn get(port: u16, path: &str) -> Option<(String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
 
 /// The value of one sample line (`name{labels} value`) in a scrape.
 fn sample(scrape: &str, series: &str) -> Option<f64> {
@@ -42,7 +22,7 @@ fn scrape_until(port: u16, what: &str, cond: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
     while Instant::now() < deadline {
-        if let Some((status, body)) = get(port, "/metrics") {
+        if let Some((status, body)) = http_get(port, "/metrics") {
             if status.contains("200") {
                 if cond(&body) {
                     return body;
@@ -108,7 +88,7 @@ fn live_scrape_counts_and_passes_promtool() {
     let (status, body) = loop_get(port, "/health");
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("ok"), "{body}");
-    assert!(get(port, "/nope").expect("404").0.contains("404"));
+    assert!(http_get(port, "/nope").expect("404").0.contains("404"));
 
     let scrape = scrape_until(port, "errors and records of a live stdin run", |s| {
         sample(s, "trailhose_errors_total{kind=\"invalid_json\"}") == Some(1.0)
@@ -240,7 +220,7 @@ fn each_sink_has_its_own_series() {
 fn loop_get(port: u16, path: &str) -> (String, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(r) = get(port, path) {
+        if let Some(r) = http_get(port, path) {
             return r;
         }
         assert!(
