@@ -253,6 +253,9 @@ pub struct PipelineBounds {
     pub max_record_bytes: usize,
     /// The deepest nesting accepted inside a record.
     pub max_depth: u32,
+    /// The most a gzip input may expand (decompressed per compressed byte) past its first
+    /// 64 MiB; 0: no limit.
+    pub max_inflate_ratio: u64,
     /// Where bad input and records sinks rejected go (one JSON line each); none: only logged
     /// and counted.
     pub dead_letter: Option<PathBuf>,
@@ -275,6 +278,7 @@ impl Default for PipelineBounds {
             chunk_bytes: split.chunk_bytes,
             max_record_bytes: split.max_record_bytes,
             max_depth: split.max_depth,
+            max_inflate_ratio: split.max_inflate_ratio,
             dead_letter: None,
             dead_letter_append: false,
             dead_letter_sync: false,
@@ -298,6 +302,7 @@ impl PipelineBounds {
             chunk_bytes: self.chunk_bytes,
             max_record_bytes: self.max_record_bytes,
             max_depth: self.max_depth,
+            max_inflate_ratio: self.max_inflate_ratio,
         }
     }
 }
@@ -459,6 +464,13 @@ impl PipelineConfig {
             8,
             10_000,
             "default 128",
+        )?;
+        check_range(
+            "pipeline.max_inflate_ratio",
+            b.max_inflate_ratio as usize,
+            0,
+            1_000_000,
+            "0 turns the limit off; default 100 (CloudTrail compresses about 10 to 1)",
         )?;
         check_range(
             "normalize.max_field_bytes",

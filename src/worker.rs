@@ -572,6 +572,7 @@ impl<'a> BlobOutput<'a> {
             self.origin = w.origin.clone();
             // simd-json rewrites its input: parse a copy, write the original bytes.
             let mut copy = w.bytes.clone();
+            crate::decode::parse::replace_lone_surrogates(&mut copy);
             match simd_json::to_tape(&mut copy) {
                 Ok(tape) => self.write_parsed(tape.as_value(), &w.bytes, w.has_whitespace, false),
                 Err(_) => {

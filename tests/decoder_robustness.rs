@@ -35,6 +35,7 @@ fn decode(bytes: &[u8], chunk: usize) -> Checked {
         chunk_bytes: chunk,
         max_record_bytes: 4096,
         max_depth: 16,
+        ..SplitLimits::default()
     };
     let mut out = Checked::default();
     let origin: Arc<str> = Arc::from("prop");

@@ -188,7 +188,7 @@ mod tests {
 
     fn shape(json: &str) -> String {
         let mut p = RecordParser::new();
-        match p.with_value(json.as_bytes(), |v| classify(&v)).unwrap() {
+        match p.with_value(json.as_bytes(), |v, _| classify(&v)).unwrap() {
             Ok(e) => format!("{e:?}"),
             Err(e) => format!("error {:?}", e.kind),
         }

@@ -29,11 +29,13 @@ pub enum ErrorKind {
     TooLarge,
     /// The input ends inside a value.
     Truncated,
+    /// A gzip input that expands past `max_inflate_ratio` (a decompression bomb).
+    InflateRatio,
 }
 
 impl ErrorKind {
     /// Every kind, for pre-registering metrics.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Io,
         ErrorKind::Empty,
         ErrorKind::GzipTruncated,
@@ -45,6 +47,7 @@ impl ErrorKind {
         ErrorKind::TooDeep,
         ErrorKind::TooLarge,
         ErrorKind::Truncated,
+        ErrorKind::InflateRatio,
     ];
 
     /// The label used in metrics and the dead-letter output.
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::TooDeep => "too_deep",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Truncated => "truncated",
+            ErrorKind::InflateRatio => "inflate_ratio",
         }
     }
 }

@@ -40,6 +40,74 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Stops a gzip stream that expands past `ratio` decompressed bytes per compressed byte once
+/// it has produced `grace` bytes: a decompression bomb (deflate reaches about 1000 to 1) would
+/// otherwise keep a worker inflating zeros for minutes.
+pub struct RatioGuard<R> {
+    pub inner: R,
+    /// Compressed bytes read so far (shared with the `CountingReader` below the inflater).
+    pub compressed: Arc<AtomicU64>,
+    pub produced: u64,
+    pub ratio: u64,
+    pub grace: u64,
+}
+
+/// The error a `RatioGuard` stops with (found again by `is_ratio_exceeded`).
+#[derive(Debug)]
+pub struct RatioExceeded {
+    pub produced: u64,
+    pub compressed: u64,
+    pub ratio: u64,
+}
+
+impl std::fmt::Display for RatioExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes inflated from {} compressed bytes, over pipeline.max_inflate_ratio = {} (a decompression bomb?)",
+            self.produced, self.compressed, self.ratio
+        )
+    }
+}
+
+impl std::error::Error for RatioExceeded {}
+
+/// Whether `e` is a `RatioGuard`'s stop.
+pub fn is_ratio_exceeded(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<RatioExceeded>().is_some())
+}
+
+impl<R: Read> Read for RatioGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        if self.ratio > 0 && self.produced > self.grace {
+            let compressed = self.compressed.load(Ordering::Relaxed).max(1);
+            if self.produced > compressed.saturating_mul(self.ratio) {
+                return Err(io::Error::other(RatioExceeded {
+                    produced: self.produced,
+                    compressed,
+                    ratio: self.ratio,
+                }));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Why a gzip stream's first member is damaged (an invalid block, a CRC or size mismatch), or
+/// `None` when it is whole, only cut short, or larger than `max` once inflated (then the
+/// streaming decoder judges it).
+pub fn corrupt_member(data: &[u8], max: usize) -> Option<String> {
+    let mut member = flate2::read::GzDecoder::new(data).take(max as u64 + 1);
+    match io::copy(&mut member, &mut io::sink()) {
+        Ok(_) => None,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// A decompressed view of an input.
 pub struct Decompressed<'r> {
     pub reader: Box<dyn Read + 'r>,

@@ -123,6 +123,11 @@ impl BlobDecoder {
                     self.inflated = plain;
                     return stats;
                 }
+                if inflated.is_err() {
+                    if let Some(why) = gzip::corrupt_member(input, WHOLE_INFLATE_MAX_BYTES) {
+                        return self.corrupt_input(origin, input, &why, out);
+                    }
+                }
             }
         }
         let gzip = input.len() >= 2 && input[0] == 0x1f && input[1] == 0x8b;
@@ -134,6 +139,33 @@ impl BlobDecoder {
             return self.decode_plain(origin, input, input.len() as u64, out);
         }
         self.decode(origin, input, out)
+    }
+
+    /// A small gzip input whose member fails its checks (a CRC mismatch, an invalid block):
+    /// the bytes inflated from it are not the file's, and records parsed from them could be
+    /// altered copies, so none is emitted; the input goes to the dead-letter output whole, as
+    /// stored. (A stream merely cut short is decoded up to the cut: those bytes are intact.)
+    fn corrupt_input(
+        &mut self,
+        origin: &Arc<str>,
+        input: &[u8],
+        why: &str,
+        out: &mut dyn RecordOutput,
+    ) -> DecodeStats {
+        let mut ctx = ValueHandler::new(origin, &mut self.parser, self.limits, out, None);
+        let cap = input.len().min(self.limits.max_record_bytes);
+        let detail = format!(
+            "gzip stream is corrupt ({why}); no record of it is trusted: the file as stored is in the dead-letter output"
+        );
+        ctx.error(
+            0,
+            ErrorKind::GzipCorrupt,
+            detail,
+            &input[..cap],
+            cap < input.len(),
+        );
+        ctx.stats.compressed_bytes = input.len() as u64;
+        ctx.stats
     }
 
     /// Decodes decompressed bytes in place (no copy into the read buffer).
@@ -148,6 +180,7 @@ impl BlobDecoder {
         let mut ctx = ValueHandler::new(origin, &mut self.parser, self.limits, out, None);
         self.splitter
             .split_slice(plain, &mut |split| ctx.split(split, 0));
+        ctx.trail_files = self.splitter.trail_files();
         ctx.ended(plain.len() as u64, compressed_bytes);
         ctx.stats.compressed_bytes = compressed_bytes;
         ctx.stats
@@ -173,7 +206,18 @@ impl BlobDecoder {
             }
         };
         let gzip = decompressed.gzip;
-        let text = match utf16::transcode_utf16(decompressed.reader) {
+        let inflated: Box<dyn Read + '_> = if gzip && self.limits.max_inflate_ratio > 0 {
+            Box::new(gzip::RatioGuard {
+                inner: decompressed.reader,
+                compressed: compressed.clone(),
+                produced: 0,
+                ratio: self.limits.max_inflate_ratio,
+                grace: split::INFLATE_RATIO_GRACE_BYTES,
+            })
+        } else {
+            decompressed.reader
+        };
+        let text = match utf16::transcode_utf16(inflated) {
             Ok(t) => t,
             Err(e) => {
                 let (kind, what) = read_failure(gzip, &e);
@@ -187,6 +231,7 @@ impl BlobDecoder {
             .splitter
             .split(reader, &mut |split| ctx.split(split, 0));
         let compressed_bytes = compressed.load(Ordering::Relaxed);
+        ctx.trail_files = self.splitter.trail_files();
         match result {
             Ok(total) => ctx.ended(total, compressed_bytes),
             Err(failure) => {
@@ -211,6 +256,7 @@ impl BlobDecoder {
 /// What a failed read of an input means: a damaged gzip stream, or an I/O failure.
 fn read_failure(gzip: bool, e: &io::Error) -> (ErrorKind, &'static str) {
     match e.kind() {
+        _ if gzip::is_ratio_exceeded(e) => (ErrorKind::InflateRatio, "decompression stopped"),
         _ if !gzip => (ErrorKind::Io, "read failed"),
         io::ErrorKind::UnexpectedEof => (ErrorKind::GzipTruncated, "gzip stream ends early"),
         _ => (ErrorKind::GzipCorrupt, "gzip stream is corrupt"),
@@ -226,6 +272,8 @@ struct ValueHandler<'a> {
     stats: DecodeStats,
     /// The item cut short by a read failure, reported with the failure's kind.
     interrupted: Option<(u64, Vec<u8>)>,
+    /// Trail files the splitter opened (see `RecordSplitter::trail_files`).
+    trail_files: u64,
     /// Compressed and decompressed bytes read so far, for `RecordOutput::position`.
     position: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 }
@@ -245,6 +293,7 @@ impl<'a> ValueHandler<'a> {
             out,
             stats: DecodeStats::default(),
             interrupted: None,
+            trail_files: 0,
             position,
         }
     }
@@ -257,7 +306,12 @@ impl<'a> ValueHandler<'a> {
             let detail = "the input ends inside a JSON value".to_string();
             self.error(offset, ErrorKind::Truncated, detail, &raw, false);
         }
-        if self.stats.records == 0 && self.stats.errors == 0 && self.stats.skipped == 0 {
+        // A trail file with an empty `Records` array is an empty log, not an error.
+        if self.stats.records == 0
+            && self.stats.errors == 0
+            && self.stats.skipped == 0
+            && self.trail_files == 0
+        {
             let detail = if compressed_bytes == 0 {
                 "the input is empty".to_string()
             } else {
@@ -358,11 +412,11 @@ impl<'a> ValueHandler<'a> {
         } else {
             let (out, stats) = (&mut *self.out, &mut self.stats);
             self.parser
-                .with_value(bytes, |v| {
+                .with_value(bytes, |v, raw| {
                     parse::check_cloudtrail(&v).map(|()| {
                         stats.records += 1;
                         out.record(Record {
-                            bytes,
+                            bytes: raw,
                             has_whitespace,
                             parsed: Some(v),
                         });
@@ -377,6 +431,17 @@ impl<'a> ValueHandler<'a> {
 
     /// Hands on a record.
     fn emit(&mut self, bytes: &[u8], has_whitespace: bool, parsed: Option<Value<'_, '_>>) {
+        // A record checked without a tape was not rewritten by the parser (see `with_value`).
+        if parsed.is_none() {
+            if let Some(fixed) = parse::without_lone_surrogates(bytes) {
+                self.stats.records += 1;
+                return self.out.record(Record {
+                    bytes: &fixed,
+                    has_whitespace,
+                    parsed,
+                });
+            }
+        }
         self.stats.records += 1;
         self.out.record(Record {
             bytes,
@@ -392,12 +457,12 @@ impl<'a> ValueHandler<'a> {
         }
         // A record is handed on while its tape is at hand; envelopes are taken apart below.
         let (out, stats) = (&mut *self.out, &mut self.stats);
-        let classified = self.parser.with_value(bytes, |v| {
+        let classified = self.parser.with_value(bytes, |v, raw| {
             let envelope = envelope::classify(&v);
             if let Ok(Envelope::Record) = envelope {
                 stats.records += 1;
                 out.record(Record {
-                    bytes,
+                    bytes: raw,
                     has_whitespace,
                     parsed: Some(v),
                 });

@@ -20,6 +20,8 @@ pub struct RecordParser {
     buffers: Buffers,
     /// simd-json rewrites strings in place, so records are parsed from a copy.
     scratch: Vec<u8>,
+    /// A record's bytes with its lone surrogate escapes replaced, when it has any (rare).
+    fixed: Vec<u8>,
     tape: Option<Tape<'static>>,
 }
 
@@ -34,22 +36,31 @@ impl RecordParser {
         RecordParser {
             buffers: Buffers::new(64 * 1024),
             scratch: Vec::new(),
+            fixed: Vec::new(),
             tape: Some(Tape::null().reset()),
         }
     }
 
-    /// Parses `bytes` and hands the parsed value to `inspect`.
+    /// Parses `bytes` and hands the parsed value to `inspect`, with the bytes a record's raw
+    /// output must use: `bytes` itself, or (rarely) a copy whose lone surrogate escapes read
+    /// `\uFFFD` (see `replace_lone_surrogates`).
     pub fn with_value<T>(
         &mut self,
         bytes: &[u8],
-        inspect: impl FnOnce(Value<'_, '_>) -> T,
+        inspect: impl FnOnce(Value<'_, '_>, &[u8]) -> T,
     ) -> Result<T, ParseError> {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
+        let fixed = replace_lone_surrogates(&mut self.scratch) > 0;
+        if fixed {
+            self.fixed.clear();
+            self.fixed.extend_from_slice(&self.scratch);
+        }
         let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
         let parsed = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape);
+        let raw = if fixed { &self.fixed[..] } else { bytes };
         let result = match parsed {
-            Ok(()) => Ok(inspect(tape.as_value())),
+            Ok(()) => Ok(inspect(tape.as_value(), raw)),
             Err(e) => Err(parse_error(&e)),
         };
         self.tape = Some(tape.reset());
@@ -61,8 +72,58 @@ impl RecordParser {
         if bytes.len() > TAPE_MAX_BYTES {
             return check_large_record(bytes);
         }
-        self.with_value(bytes, |v| check_cloudtrail(&v))?
+        self.with_value(bytes, |v, _| check_cloudtrail(&v))?
     }
+}
+
+/// Rewrites each `\uXXXX` escape of a lone UTF-16 surrogate (a high one not followed by a low
+/// one, or a low one alone) to `\uFFFD`, the replacement character, in place (same length, so
+/// offsets hold); returns how many. JSON's grammar allows them, but they encode no character:
+/// simd-json decodes a lone high surrogate to NUL and refuses a lone low one, so without this
+/// a record would be altered silently or refused depending on which half it holds. Only the
+/// parsed copy is changed: the raw format keeps the record's own bytes.
+pub fn replace_lone_surrogates(buf: &mut [u8]) -> usize {
+    let hex = |b: &[u8]| -> Option<u16> {
+        let s = std::str::from_utf8(b.get(..4)?).ok()?;
+        u16::from_str_radix(s, 16).ok()
+    };
+    let (mut i, mut replaced) = (0, 0);
+    while let Some(at) = memchr::memchr(b'\\', &buf[i..]) {
+        let e = i + at;
+        if buf.get(e + 1) != Some(&b'u') {
+            // Another escape (\n, \", \\): two bytes.
+            i = e + 2;
+            continue;
+        }
+        let Some(unit) = buf.get(e + 2..).and_then(hex) else {
+            i = e + 2;
+            continue;
+        };
+        let next_low = || {
+            buf.get(e + 6..e + 8) == Some(b"\\u".as_slice())
+                && buf
+                    .get(e + 8..)
+                    .and_then(hex)
+                    .is_some_and(|u| (0xDC00..0xE000).contains(&u))
+        };
+        match unit {
+            0xD800..0xDC00 if next_low() => i = e + 12,
+            0xD800..0xE000 => {
+                buf[e + 2..e + 6].copy_from_slice(b"FFFD");
+                replaced += 1;
+                i = e + 6;
+            }
+            _ => i = e + 6,
+        }
+    }
+    replaced
+}
+
+/// A copy of `bytes` with its lone surrogate escapes replaced, if it has any.
+pub fn without_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    memchr::memmem::find(bytes, b"\\u")?;
+    let mut copy = bytes.to_vec();
+    (replace_lone_surrogates(&mut copy) > 0).then_some(copy)
 }
 
 /// Records above this size are checked without a tape. simd-json's tape costs 24 bytes per
@@ -187,6 +248,37 @@ pub fn check_cloudtrail(v: &Value<'_, '_>) -> Result<(), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_and_pairs_stay() {
+        let fix = |s: &str| {
+            let mut b = s.as_bytes().to_vec();
+            let n = replace_lone_surrogates(&mut b);
+            (String::from_utf8(b).unwrap(), n)
+        };
+        assert_eq!(fix(r#""a\ud800b""#), (r#""a\uFFFDb""#.into(), 1));
+        assert_eq!(fix(r#""\udc00""#), (r#""\uFFFD""#.into(), 1));
+        assert_eq!(fix(r#""\ud83d\ude00""#), (r#""\ud83d\ude00""#.into(), 0));
+        assert_eq!(fix(r#""\ud83d\u0041""#), (r#""\uFFFD\u0041""#.into(), 1));
+        // An escaped backslash before "ud800" is not an escape.
+        assert_eq!(fix(r#""\\ud800""#), (r#""\\ud800""#.into(), 0));
+        assert_eq!(
+            fix(r#""\ud800"#),
+            (r#""\uFFFD"#.into(), 1),
+            "cut at the end"
+        );
+        assert_eq!(fix(r#""\u12"#), (r#""\u12"#.into(), 0));
+        // Parsed, a lone surrogate reads as U+FFFD, never as NUL.
+        let mut p = RecordParser::new();
+        let got = p
+            .with_value(br#"{"a":"x\ud800y"}"#, |v, raw| {
+                let a = v.get("a").and_then(|s| s.into_string()).map(String::from);
+                (a, String::from_utf8(raw.to_vec()).unwrap())
+            })
+            .unwrap();
+        assert_eq!(got.0.as_deref(), Some("x\u{fffd}y"));
+        assert_eq!(got.1, r#"{"a":"x\uFFFDy"}"#, "the raw bytes too");
+    }
 
     #[test]
     fn accepts_record_rejects_others() {

@@ -66,7 +66,14 @@ pub struct SplitLimits {
     pub max_record_bytes: usize,
     /// The deepest nesting accepted inside one item.
     pub max_depth: u32,
+    /// The most a gzip input may expand (decompressed bytes per compressed byte) once past
+    /// `INFLATE_RATIO_GRACE_BYTES`; 0: no limit. Stops decompression bombs.
+    pub max_inflate_ratio: u64,
 }
+
+/// Decompressed bytes an input may produce before `max_inflate_ratio` applies: small inputs
+/// of repetitive JSON may expand a lot, and cost little whatever their ratio.
+pub const INFLATE_RATIO_GRACE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for SplitLimits {
     fn default() -> Self {
@@ -74,6 +81,7 @@ impl Default for SplitLimits {
             chunk_bytes: 256 * 1024,
             max_record_bytes: 4 * 1024 * 1024,
             max_depth: 128,
+            max_inflate_ratio: 100,
         }
     }
 }
@@ -226,6 +234,7 @@ impl RecordSplitter {
             core: ScanCore {
                 limits,
                 base: 0,
+                trail_files: 0,
                 bad: BadBytes {
                     bytes: Vec::new(),
                     truncated: false,
@@ -246,6 +255,7 @@ impl RecordSplitter {
     ) -> Result<u64, ReadFailure> {
         self.buf.clear();
         self.core.base = 0;
+        self.core.trail_files = 0;
         self.core.bad.restart();
         let mut st = ScanState::new();
         let mut scanned = 0usize;
@@ -286,8 +296,14 @@ impl RecordSplitter {
 
     /// Splits an in-memory slice (a file inflated whole, a value found inside another) in
     /// place, without copying it into the read buffer.
+    /// Trail files (`{"Records":[`) the last input opened, records or not.
+    pub fn trail_files(&self) -> u64 {
+        self.core.trail_files
+    }
+
     pub fn split_slice(&mut self, bytes: &[u8], emit: &mut dyn FnMut(Split<'_>)) {
         self.core.base = 0;
+        self.core.trail_files = 0;
         self.core.bad.restart();
         let mut st = ScanState::new();
         self.core.scan(bytes, &mut st, 0, emit);
@@ -298,6 +314,9 @@ impl RecordSplitter {
 /// The scan itself, apart from the buffer it reads, so a slice can be scanned in place.
 struct ScanCore {
     limits: SplitLimits,
+    /// Trail files (`{"Records":[`) opened in the current input: one with no records is an
+    /// empty log, not an input without a JSON value.
+    trail_files: u64,
     /// Stream offset of the first byte of the buffer being scanned.
     base: u64,
     /// The kept prefix of a failed item or of a garbage run, for the dead-letter output.
@@ -510,6 +529,7 @@ impl ScanCore {
                         if b == b'[' {
                             // A trail file: drop the envelope and stream the array's elements.
                             st.in_records = true;
+                            self.trail_files += 1;
                             if matches!(st.item, Some(it) if it.close_depth == 0) {
                                 st.item = None;
                             }
@@ -972,6 +992,7 @@ mod tests {
             chunk_bytes: 7,
             max_record_bytes: 64,
             max_depth: 4,
+            ..SplitLimits::default()
         };
         let input = format!(
             "{{\"Records\":[{{\"a\":[[[[[[1]]]]]]}},{{\"big\":\"{}\"}},{{\"ok\":1}}]}}",
