@@ -17,6 +17,8 @@ use crate::sink::line_file::LineFile;
 
 /// The `error_kind` of a record a sink rejected.
 pub const SINK_REJECTED: &str = "sink_rejected";
+/// The `error_kind` of an SQS message that is not an S3 notification (its body is the raw).
+pub const SQS_NOT_NOTIFICATION: &str = "sqs_not_notification";
 
 /// One dead-letter line.
 #[derive(Serialize)]
@@ -100,6 +102,28 @@ impl DeadLetterWriter {
             event_id,
             raw_base64: base64::engine::general_purpose::STANDARD.encode(record),
             raw_len: record.len(),
+            raw_truncated: false,
+        })
+    }
+
+    /// Appends a whole message a source could not use (an SQS body that is not a
+    /// notification), with why.
+    pub fn write_message(
+        &self,
+        origin: &str,
+        kind: &str,
+        error: &str,
+        raw: &[u8],
+    ) -> std::io::Result<()> {
+        self.append(&DeadLetterEntry {
+            origin,
+            offset: None,
+            error_kind: kind,
+            error,
+            sink: None,
+            event_id: None,
+            raw_base64: base64::engine::general_purpose::STANDARD.encode(raw),
+            raw_len: raw.len(),
             raw_truncated: false,
         })
     }

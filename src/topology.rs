@@ -32,7 +32,7 @@ use crate::sink::{
 use crate::source::dir::WalkOptions;
 use crate::source::progress::{CheckpointError, InputProgress};
 use crate::source::s3::epoch_of;
-use crate::source::{run_source, spawn_sizer, SourceError};
+use crate::source::{run_source, spawn_sizer, SourceError, SourceRun};
 use crate::state::{Commit, SinkPosition, StateDir, CHECKPOINT_FILE, S3_CHECKPOINT_FILE};
 use crate::stats::RunStats;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
@@ -464,10 +464,11 @@ impl<'c> Topology<'c> {
             let (source_config, stats) = (config.source.clone(), stats.clone());
             // Sources stop taking work as soon as the run drains.
             let stop = draining.clone();
-            let (handle, progress, status) = (
+            let (handle, progress, status, dead_letter) = (
                 self.core.runtime.handle().clone(),
                 self.core.progress.clone(),
                 health.source.clone(),
+                self.core.dead_letter.clone(),
             );
             thread::Builder::new()
                 .name("trailhose-source".into())
@@ -475,11 +476,14 @@ impl<'c> Topology<'c> {
                     run_source(
                         &source_config,
                         blob_tx,
-                        &stats,
-                        &stop,
-                        &handle,
-                        progress,
-                        &status,
+                        SourceRun {
+                            stats: &stats,
+                            stop: &stop,
+                            runtime: &handle,
+                            progress,
+                            status: &status,
+                            dead_letter: dead_letter.as_deref(),
+                        },
                     )
                 })
                 .map_err(|source| StartError::Thread {

@@ -209,6 +209,18 @@ fn cases() -> Vec<Case> {
             delivered: Exactly(ids(13..15)),
         },
         Case {
+            name: "junk after a float of more than 19 digits (found by cargo fuzz)",
+            file: "long-float-junk.json",
+            bytes: trail_file(&[
+                record(35),
+                record_with(992, "\"n\":55555555555555555555551e8+8"),
+                record_with(36, "\"f\":2.5e3"),
+            ])
+            .into_bytes(),
+            errors: &[("invalid_json", 1)],
+            delivered: Exactly(ids(35..37)),
+        },
+        Case {
             name: "an integer beyond 64 bits",
             file: "bigint.json",
             bytes: trail_file(&[
@@ -225,6 +237,13 @@ fn cases() -> Vec<Case> {
             bytes: trail_file(&[record(16), record_with(995, "\"s\":\"a\u{0}b\"")]).into_bytes(),
             errors: &[("invalid_json", 1)],
             delivered: Exactly(ids(16..17)),
+        },
+        Case {
+            name: "a NUL byte after a number, outside strings (found by cargo fuzz)",
+            file: "nul-after-number.json",
+            bytes: trail_file(&[record(34), record_with(993, "\"n\":2\u{0}\u{0}")]).into_bytes(),
+            errors: &[("invalid_json", 1)],
+            delivered: Exactly(ids(34..35)),
         },
         Case {
             name: "an escaped NUL (\\u0000)",

@@ -398,3 +398,72 @@ fn a_file_that_cannot_be_fetched_sends_its_message_back() {
     // Not deleted: back on the queue for redelivery (and, in the end, its dead-letter queue).
     assert_eq!(rt.block_on(messages_left(&moto, &url)), 1);
 }
+
+/// A 256 KB message body of garbage (SQS's largest) among notifications: with a dead-letter
+/// output it is kept there whole, counted, and deleted; the notifications around it are read.
+#[test]
+fn a_256_kb_message_of_garbage_is_dead_lettered_deleted_and_the_rest_read() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, files) = rt.block_on(setup(&moto, archive.path(), "garbage"));
+    let mut rng = fastrand::Rng::with_seed(256);
+    let garbage: String = (0..256 * 1024 - 1).map(|_| rng.alphanumeric()).collect();
+    rt.block_on(async {
+        sqs_client(&moto.endpoint)
+            .await
+            .send_message()
+            .queue_url(&url)
+            .message_body(&garbage)
+            .send()
+            .await
+            .expect("send garbage")
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out_file, dead) = (
+        tmp.path().join("out.ndjson"),
+        tmp.path().join("dead.ndjson"),
+    );
+    let cfg = config_with(
+        tmp.path(),
+        &moto,
+        &url,
+        out_file.to_str().expect("path"),
+        30,
+        &format!("dead_letter = {dead:?}\n"),
+    );
+    let out = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "bad input was seen: {err}");
+    assert!(
+        err.contains("not an S3 notification") && err.contains("dead-lettered and deleted"),
+        "{err}"
+    );
+    let mut got: Vec<String> = std::fs::read_to_string(&out_file)
+        .expect("out")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        expected_lines(&files),
+        "the notifications' files, once"
+    );
+    let letters = dead_letters(&dead);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["error_kind"], "sqs_not_notification");
+    assert!(letters[0]["origin"]
+        .as_str()
+        .is_some_and(|o| o.starts_with(&url)));
+    let raw = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        letters[0]["raw_base64"].as_str().expect("raw"),
+    )
+    .expect("base64");
+    assert_eq!(raw, garbage.as_bytes(), "the whole body");
+    assert_eq!(rt.block_on(messages_left(&moto, &url)), 0, "all deleted");
+}

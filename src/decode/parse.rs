@@ -60,6 +60,20 @@ impl RecordParser {
         let parsed = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape);
         let raw = if fixed { &self.fixed[..] } else { bytes };
         let result = match parsed {
+            // A NUL byte is never JSON (in a string it must be escaped), yet simd-json takes
+            // one after a number, with junk after it (found by cargo fuzz).
+            Ok(()) if memchr::memchr(0, bytes).is_some() => Err(ParseError {
+                kind: ErrorKind::InvalidJson,
+                detail: "invalid JSON: a NUL byte outside an escape".into(),
+            }),
+            // simd-json's path for numbers of 19 digits or more takes junk inside or after
+            // them (`…1e8+8`, `…555%5x_1e88`; found by cargo fuzz). Such numbers are rare in
+            // CloudTrail: a record with a float or a long integer is checked again by
+            // serde_json, strictly.
+            Ok(()) if has_long_number(&tape) && !strictly_json(raw) => Err(ParseError {
+                kind: ErrorKind::InvalidJson,
+                detail: "invalid JSON: a malformed number".into(),
+            }),
             Ok(()) => Ok(inspect(tape.as_value(), raw)),
             Err(e) => Err(parse_error(&e)),
         };
@@ -80,15 +94,16 @@ impl RecordParser {
 /// one, or a low one alone) to `\uFFFD`, the replacement character, in place (same length, so
 /// offsets hold); returns how many. JSON's grammar allows them, but they encode no character:
 /// simd-json decodes a lone high surrogate to NUL and refuses a lone low one, so without this
-/// a record would be altered silently or refused depending on which half it holds. Only the
-/// parsed copy is changed: the raw format keeps the record's own bytes.
+/// a record would be altered silently or refused depending on which half it holds; and raw
+/// output with one would be refused by common parsers (serde_json among them). The raw format
+/// takes the replaced bytes too (`RecordParser::with_value`).
 pub fn replace_lone_surrogates(buf: &mut [u8]) -> usize {
     let hex = |b: &[u8]| -> Option<u16> {
         let s = std::str::from_utf8(b.get(..4)?).ok()?;
         u16::from_str_radix(s, 16).ok()
     };
     let (mut i, mut replaced) = (0, 0);
-    while let Some(at) = memchr::memchr(b'\\', &buf[i..]) {
+    while let Some(at) = buf.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         let e = i + at;
         if buf.get(e + 1) != Some(&b'u') {
             // Another escape (\n, \", \\): two bytes.
@@ -124,6 +139,23 @@ pub fn without_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     memchr::memmem::find(bytes, b"\\u")?;
     let mut copy = bytes.to_vec();
     (replace_lone_surrogates(&mut copy) > 0).then_some(copy)
+}
+
+/// Whether a parsed value holds a float, or an integer of 19 digits or more, anywhere.
+fn has_long_number(tape: &Tape<'_>) -> bool {
+    use simd_json::{Node, StaticNode};
+    const LONG: u64 = 1_000_000_000_000_000_000;
+    tape.0.iter().any(|n| match n {
+        Node::Static(StaticNode::F64(_)) => true,
+        Node::Static(StaticNode::U64(u)) => *u >= LONG,
+        Node::Static(StaticNode::I64(i)) => i.unsigned_abs() >= LONG,
+        _ => false,
+    })
+}
+
+/// Whether `bytes` is JSON by serde_json's strict reading (nothing kept).
+fn strictly_json(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 /// Records above this size are checked without a tape. simd-json's tape costs 24 bytes per
@@ -268,6 +300,8 @@ mod tests {
             "cut at the end"
         );
         assert_eq!(fix(r#""\u12"#), (r#""\u12"#.into(), 0));
+        // A backslash as the last byte (found by cargo fuzz: it read past the end).
+        assert_eq!(fix("[;][\\"), ("[;][\\".into(), 0));
         // Parsed, a lone surrogate reads as U+FFFD, never as NUL.
         let mut p = RecordParser::new();
         let got = p
@@ -278,6 +312,30 @@ mod tests {
             .unwrap();
         assert_eq!(got.0.as_deref(), Some("x\u{fffd}y"));
         assert_eq!(got.1, r#"{"a":"x\uFFFDy"}"#, "the raw bytes too");
+    }
+
+    /// Inputs cargo fuzz found that simd-json takes and are not JSON: each must be refused.
+    #[test]
+    fn what_simd_json_lets_through_is_refused() {
+        let mut p = RecordParser::new();
+        for bad in [
+            &b"{\"t\":2\0\0\r}"[..],
+            b"{\"d\":3\0\0\\uDDDD\\uDDDD\0\0\0\0\0 }",
+            b"{\"_\":5555555555555555555555555555555555551e8+8}",
+            b"{\"_\":5555555555555555555%5severity_5555551e88}",
+        ] {
+            let e = p.with_value(bad, |_, _| ()).unwrap_err();
+            assert_eq!(
+                e.kind,
+                ErrorKind::InvalidJson,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Long numbers that are JSON still parse.
+        for good in [&b"{\"n\":12345678901234567890}"[..], b"{\"f\":1.5e300}"] {
+            assert!(p.with_value(good, |_, _| ()).is_ok());
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crossbeam_channel::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput};
 use crate::config::SourceConfig;
+use crate::dead_letter::DeadLetterWriter;
 use crate::health::SourceStatus;
 use crate::metrics as m;
 use crate::stats::RunStats;
@@ -121,17 +122,36 @@ impl Handoff<'_> {
     }
 }
 
+/// What a source runs with, besides its config and the blob channel.
+pub struct SourceRun<'a> {
+    pub stats: &'a Arc<RunStats>,
+    /// Set when the run takes no new work (a drain or a stop).
+    pub stop: &'a AtomicBool,
+    /// The I/O runtime network sources run on.
+    pub runtime: &'a tokio::runtime::Handle,
+    /// Which inputs are done, for the sources that resume (a directory, an S3 replay).
+    pub progress: Option<Arc<InputProgress>>,
+    /// Whether the source reaches its service (for `/ready`).
+    pub status: &'a SourceStatus,
+    /// Where input the source itself cannot use goes (an SQS message that is no notification).
+    pub dead_letter: Option<&'a DeadLetterWriter>,
+}
+
 /// Lists the source's inputs in order and hands them to the workers as blobs; the workers'
 /// input ends when this returns (or, for Kafka, once it stops consuming).
 pub fn run_source(
     source: &SourceConfig,
     blobs: Sender<Blob>,
-    stats: &Arc<RunStats>,
-    stop: &AtomicBool,
-    runtime: &tokio::runtime::Handle,
-    progress: Option<Arc<InputProgress>>,
-    status: &SourceStatus,
+    run: SourceRun<'_>,
 ) -> Result<(), SourceError> {
+    let SourceRun {
+        stats,
+        stop,
+        runtime,
+        progress,
+        status,
+        dead_letter,
+    } = run;
     let handoff = Handoff {
         blobs,
         stats,
@@ -163,7 +183,8 @@ pub fn run_source(
         }
         SourceConfig::Sqs(c) => {
             forward_network_source(c.fetch_concurrency, "sqs", &send_then, status, |hand_on| {
-                runtime.block_on(sqs::run(c, stop, status, hand_on))
+                let bad_input = sqs::BadInput { stats, dead_letter };
+                runtime.block_on(sqs::run(c, stop, status, bad_input, hand_on))
             })?;
         }
         SourceConfig::Stdin {} => {

@@ -20,8 +20,10 @@ use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
 use super::SourceError;
 use crate::blob::StreamInput;
 use crate::config::check_range;
+use crate::dead_letter::{DeadLetterWriter, SQS_NOT_NOTIFICATION};
 use crate::health::SourceStatus;
 use crate::metrics as m;
+use crate::stats::RunStats;
 
 /// `[source] type = "sqs"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -204,11 +206,61 @@ struct InFlight {
     receive_count: u32,
 }
 
+/// Where a source reports input it cannot use: the run's counters and the dead-letter output.
+#[derive(Clone, Copy)]
+pub struct BadInput<'a> {
+    pub stats: &'a RunStats,
+    pub dead_letter: Option<&'a DeadLetterWriter>,
+}
+
+/// A message that is not an S3 notification can never succeed: with a dead-letter output it is
+/// written there whole (flushed) and deleted, so it neither cycles through the queue nor is
+/// lost; without one it is left for redelivery and, in the end, the queue's own DLQ. Counted
+/// either way (`trailhose_errors_total{kind="sqs_not_notification"}`).
+async fn not_a_notification(
+    config: &SqsSourceConfig,
+    sqs: &SqsClient,
+    bad_input: BadInput<'_>,
+    id: &str,
+    receipt: &str,
+    body: &str,
+    why: &str,
+) {
+    metrics::counter!(m::ERRORS, "kind" => SQS_NOT_NOTIFICATION).increment(1);
+    RunStats::add(&bad_input.stats.errors, 1);
+    let dead_letter = bad_input.dead_letter;
+    let origin = format!("{}#{id}", config.queue_url);
+    let shown: String = body.chars().take(80).collect();
+    let Some(dl) = dead_letter else {
+        eprintln!(
+            "trailhose: error: {origin}: not an S3 notification ({why}; {} bytes starting {shown:?}); left on the queue for its redrive policy (set a dead-letter output to keep and delete such messages)",
+            body.len()
+        );
+        return;
+    };
+    let written = dl
+        .write_message(&origin, SQS_NOT_NOTIFICATION, why, body.as_bytes())
+        .and_then(|()| dl.flush());
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "trailhose: error: {origin}: not an S3 notification ({why}; {} bytes starting {shown:?}); dead-lettered and deleted",
+                body.len()
+            );
+            delete(sqs, &config.queue_url, receipt).await;
+        }
+        Err(e) => eprintln!(
+            "trailhose: error: {origin}: not an S3 notification, and the dead-letter output cannot be written ({e}): left on the queue"
+        ),
+    }
+}
+
 /// Follows the queue until stopped (or idle for `stop_when_idle_secs`).
 pub async fn run(
     config: &SqsSourceConfig,
     stop: &AtomicBool,
     status: &SourceStatus,
+    bad_input: BadInput<'_>,
     emit: HandOn,
 ) -> Result<(), SourceError> {
     let sqs = config.aws.sqs().await;
@@ -299,14 +351,11 @@ pub async fn run(
                 })
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
-            let objects = match objects_in(msg.body().unwrap_or("")) {
+            let body = msg.body().unwrap_or("");
+            let objects = match objects_in(body) {
                 Ok(o) => o,
                 Err(e) => {
-                    // Not a notification: left for redelivery and, in the end, the DLQ.
-                    eprintln!(
-                        "trailhose: error: message {id} from {}: {e}",
-                        config.queue_url
-                    );
+                    not_a_notification(config, &sqs, bad_input, &id, &receipt, body, &e).await;
                     continue;
                 }
             };
