@@ -467,3 +467,57 @@ fn a_256_kb_message_of_garbage_is_dead_lettered_deleted_and_the_rest_read() {
     assert_eq!(raw, garbage.as_bytes(), "the whole body");
     assert_eq!(rt.block_on(messages_left(&moto, &url)), 0, "all deleted");
 }
+
+/// Following a queue live (20 s long polls), SIGTERM drains at once: the poll is abandoned,
+/// what was read is delivered and its messages deleted, and the run ends with exit code 0.
+#[test]
+fn sigterm_ends_a_live_queue_promptly_and_cleanly() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("800");
+    let rt = runtime();
+    let (url, files) = rt.block_on(setup(&moto, archive.path(), "drain"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("out.ndjson");
+    let cfg = tmp.path().join("live.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[source]\ntype = \"sqs\"\nqueue_url = \"{url}\"\n[source.aws]\nendpoint_url = \"{}\"\npath_style = true\n\
+             [[sink]]\ntype = \"ndjson\"\npath = {out_file:?}\n[dedupe]\nenabled = false\n",
+            moto.endpoint
+        ),
+    )
+    .expect("write");
+    let mut child = aws_env(&mut Command::new(bin()))
+        .args(["run", cfg.to_str().expect("path"), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    // Once every notified file is out, the source sits in a long poll.
+    let want = expected_lines(&files).len();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&out_file).map_or(0, |t| t.lines().count()) < want {
+        assert!(started.elapsed() < Duration::from_secs(60), "not delivered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    let took = signalled.elapsed();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(5), "drained in {took:?}: {err}");
+    assert_eq!(rt.block_on(messages_left(&moto, &url)), 0, "all deleted");
+}

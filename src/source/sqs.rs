@@ -206,6 +206,13 @@ struct InFlight {
     receive_count: u32,
 }
 
+/// Returns once `flag` is set (checked every 50 ms).
+async fn until_set(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Where a source reports input it cannot use: the run's counters and the dead-letter output.
 #[derive(Clone, Copy)]
 pub struct BadInput<'a> {
@@ -301,7 +308,7 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         }
-        let received = sqs
+        let receive = sqs
             .receive_message()
             .queue_url(&config.queue_url)
             .max_number_of_messages(room as i32)
@@ -314,8 +321,13 @@ pub async fn run(
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
             )
-            .send()
-            .await;
+            .send();
+        // A drain must not wait out a 20 s long poll: messages the abandoned poll would have
+        // returned stay on the queue and come back after their visibility timeout.
+        let received = tokio::select! {
+            r = receive => r,
+            () = until_set(stop) => break Ok(()),
+        };
         let messages = match received {
             Ok(r) => {
                 status.connected();
