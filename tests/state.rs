@@ -154,3 +154,51 @@ fn a_damaged_state_file_is_a_clear_start_up_error() {
         "{err}"
     );
 }
+
+/// A state directory that is not one (it holds someone's files), or whose checkpoint is
+/// damaged, stops the run at start-up (exit 2) naming it and the way out; nothing is read.
+#[test]
+fn a_foreign_or_damaged_state_directory_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, trail_file(&[record(1)])).expect("write");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).expect("mkdir");
+    std::fs::write(state.join("notes.txt"), b"my notes").expect("write");
+    let run = || {
+        trailhose(
+            &[
+                "replay",
+                "-q",
+                "--state",
+                state.to_str().expect("path"),
+                input.to_str().expect("path"),
+            ],
+            None,
+        )
+    };
+    let out = run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not a trailhose state directory") && err.contains("notes.txt"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::remove_file(state.join("notes.txt")).expect("rm");
+    // A clean run commits; then a flipped byte in the commit is named, never reused.
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let checkpoint = state.join("checkpoint.bin");
+    let mut bytes = std::fs::read(&checkpoint).expect("checkpoint");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&checkpoint, bytes).expect("write");
+    let out = run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("checkpoint.bin is damaged") && err.contains("move it away"),
+        "{err}"
+    );
+}
