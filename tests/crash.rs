@@ -19,21 +19,7 @@ fn a_replay_killed_twenty_times_writes_every_event_exactly_once() {
     let archive = gen_archive("100000");
     let logs = archive.path().join("AWSLogs");
     let work = tempfile::tempdir().expect("tempdir");
-    // What the archive holds: one uninterrupted run (gen adds repeated deliveries, which
-    // dedupe drops).
-    let reference = work.path().join("reference.ndjson");
-    let out = trailhose(
-        &[
-            "replay",
-            "-q",
-            logs.to_str().expect("path"),
-            "-o",
-            reference.to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let all = id_counts(&reference);
+    let all = reference_ids(&logs, work.path());
     assert!(all.len() >= 100_000 && all.values().all(|&n| n == 1));
 
     let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));

@@ -54,16 +54,7 @@ fn sigterm_drains_what_is_in_flight_commits_and_exits_0() {
     let archive = gen_archive("100000");
     let logs = archive.path().join("AWSLogs");
     let work = tempfile::tempdir().expect("tempdir");
-    let reference = work.path().join("reference.ndjson");
-    let out = trailhose(
-        &["replay", "-q", logs.to_str().expect("path"), "-o"]
-            .into_iter()
-            .chain([reference.to_str().expect("path")])
-            .collect::<Vec<_>>(),
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let all = id_counts(&reference);
+    let all = reference_ids(&logs, work.path());
     let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));
     let command = || {
         let mut c = Command::new(bin());

@@ -129,6 +129,17 @@ fn config_with(
     path
 }
 
+/// A file's lines, sorted.
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .expect("out")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
 fn expected_lines(files: &[PathBuf]) -> Vec<String> {
     let mut args = vec!["replay".to_string(), "--no-dedupe".into(), "-q".into()];
     args.extend(files.iter().map(|f| f.display().to_string()));
@@ -162,12 +173,7 @@ fn every_notification_format_is_read_and_deleted_once_done() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut got: Vec<String> = std::fs::read_to_string(&out_file)
-        .expect("out")
-        .lines()
-        .map(str::to_string)
-        .collect();
-    got.sort();
+    let got = sorted_lines(&out_file);
     assert_eq!(
         got,
         expected_lines(&files),
@@ -442,12 +448,7 @@ fn a_256_kb_message_of_garbage_is_dead_lettered_deleted_and_the_rest_read() {
         err.contains("not an S3 notification") && err.contains("dead-lettered and deleted"),
         "{err}"
     );
-    let mut got: Vec<String> = std::fs::read_to_string(&out_file)
-        .expect("out")
-        .lines()
-        .map(str::to_string)
-        .collect();
-    got.sort();
+    let got = sorted_lines(&out_file);
     assert_eq!(
         got,
         expected_lines(&files),

@@ -22,6 +22,25 @@ pub fn id_counts(path: &Path) -> BTreeMap<String, usize> {
     counts
 }
 
+/// Every event id of an archive (or of any input `replay` takes) with its count, from one
+/// uninterrupted run with dedupe on (`gen` adds repeated deliveries, which dedupe drops),
+/// written to `work/reference.ndjson`.
+pub fn reference_ids(input: &Path, work: &Path) -> BTreeMap<String, usize> {
+    let reference = work.join("reference.ndjson");
+    let out = super::trailhose(
+        &[
+            "replay",
+            "-q",
+            input.to_str().expect("path"),
+            "-o",
+            reference.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", super::stderr(&out));
+    id_counts(&reference)
+}
+
 /// What a series of kills came to.
 pub struct Kills {
     pub seed: u64,
