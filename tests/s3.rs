@@ -485,3 +485,73 @@ fn bad_bytes_reach_the_dead_letter_file_before_their_object_is_checkpointed() {
         "the damaged object was checkpointed but its bytes are not in the dead-letter file: {entries:?}"
     );
 }
+
+/// An object replaced while it is being read: S3 serves one version per GET, and trailhose
+/// never stitches two GETs of one object together (a failed read is read again whole, next
+/// time), so the output holds one version's records, all of them, never a mix.
+#[test]
+fn an_object_replaced_while_read_gives_one_version_whole() {
+    let Some(moto) = moto() else { return };
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/111122223333_CloudTrail_us-east-1_20260105T0000Z_x.json.gz";
+    // Large enough (about 100 MB inflated) that the GET is still streaming when it is replaced.
+    let version = |ids: std::ops::Range<usize>| {
+        gzip(trail_file(&ids.map(record).collect::<Vec<_>>()).as_bytes())
+    };
+    let (first, second) = (version(0..60_000), version(100_000..160_000));
+    let rt = runtime();
+    let put = |body: Vec<u8>| {
+        rt.block_on(async {
+            let client = s3_client(&moto.endpoint).await;
+            let _ = client.create_bucket().bucket("changing").send().await;
+            client
+                .put_object()
+                .bucket("changing")
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+                .expect("put");
+        })
+    };
+    put(first);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out.ndjson");
+    let mut child = aws_env(&mut std::process::Command::new(bin()))
+        .args([
+            "replay",
+            "s3://changing",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--path-style",
+            "-q",
+            "--workers",
+            "1",
+            "-o",
+            out.to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let started = Instant::now();
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing read");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    put(second);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let got: BTreeSet<usize> = id_counts(&out)
+        .keys()
+        .map(|id| id.trim_start_matches("id-").parse().expect("id"))
+        .collect();
+    let first_ids: BTreeSet<usize> = (0..60_000).collect();
+    let second_ids: BTreeSet<usize> = (100_000..160_000).collect();
+    assert!(
+        got == first_ids || got == second_ids,
+        "a mix of versions: {} records, first {:?}, last {:?}",
+        got.len(),
+        got.first(),
+        got.last()
+    );
+}
