@@ -94,6 +94,57 @@ pub fn topic_byte_ok(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
+/// A `librdkafka` table: any librdkafka property, by name. Its `Debug` (what `validate --show`
+/// prints) hides the value of every property that holds a secret: a password, a client
+/// secret, a private key, an OAuth config.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Properties(pub BTreeMap<String, String>);
+
+impl Properties {
+    /// Whether a librdkafka property's value is a secret.
+    pub fn is_secret(name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        [
+            "password",
+            "secret",
+            "ssl.key.pem",
+            "sasl.oauthbearer.config",
+            "sasl.jaas",
+        ]
+        .iter()
+        .any(|s| name.contains(s))
+    }
+}
+
+impl std::ops::Deref for Properties {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Properties {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if Self::is_secret(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
 /// Checks the user's `librdkafka` table: keys trailhose sets from its own options must be set
 /// there instead (`owned`: key, the option to use), so one setting never has two places.
 pub fn check_passthrough(
@@ -203,6 +254,24 @@ impl ClientContext for ClientVoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_properties_are_hidden_from_debug() {
+        let p = Properties(BTreeMap::from([
+            ("sasl.password".to_string(), "hunter2".to_string()),
+            ("ssl.key.password".to_string(), "k3y".to_string()),
+            (
+                "sasl.oauthbearer.client.secret".to_string(),
+                "s3cr3t".to_string(),
+            ),
+            ("security.protocol".to_string(), "SASL_SSL".to_string()),
+        ]));
+        let shown = format!("{p:?}");
+        for secret in ["hunter2", "k3y", "s3cr3t"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("SASL_SSL") && shown.contains("\"sasl.password\": \"***\""));
+    }
 
     #[test]
     fn urls() {

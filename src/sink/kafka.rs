@@ -7,7 +7,6 @@
 //! dead-letter output; a fatal producer error (an idempotence failure) replaces the producer
 //! and the records are sent again.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -64,7 +63,7 @@ pub struct KafkaSinkConfig {
     pub request: RequestConfig,
     /// Any librdkafka producer property (SASL, TLS, `linger.ms`, `batch.size`...).
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, String>,
+    pub librdkafka: crate::kafka::Properties,
 }
 
 fn yes() -> bool {
@@ -236,7 +235,7 @@ impl KafkaSinkConfig {
             message_timeout_ms: 0,
             queue_max_kbytes: default_queue_kbytes(),
             request: RequestConfig::default(),
-            librdkafka: BTreeMap::new(),
+            librdkafka: crate::kafka::Properties::default(),
         }
     }
 

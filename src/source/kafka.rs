@@ -76,7 +76,7 @@ pub struct KafkaSourceConfig {
     pub prefetch_max_kbytes: u64,
     /// Any librdkafka consumer property (SASL, TLS, `session.timeout.ms`...).
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, String>,
+    pub librdkafka: crate::kafka::Properties,
 }
 
 fn default_blob_messages() -> usize {
@@ -150,7 +150,7 @@ impl KafkaSourceConfig {
             drain_timeout_ms: default_drain_timeout(),
             stop_when_idle_secs,
             prefetch_max_kbytes: default_prefetch_kbytes(),
-            librdkafka: BTreeMap::new(),
+            librdkafka: crate::kafka::Properties::default(),
         }
     }
 
