@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::crash::*;
@@ -24,21 +24,9 @@ fn a_replay_killed_twenty_times_writes_every_event_exactly_once() {
 
     let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));
     let command = |stderr_to: &Path| {
-        let mut c = Command::new(bin());
-        c.args([
-            "replay",
-            "-q",
-            logs.to_str().expect("path"),
-            "--state",
-            state.to_str().expect("path"),
-            "-o",
-            output.to_str().expect("path"),
-            // Commits often, so kills land between commits as well as before the first.
-            "--commit-interval-ms",
-            "20",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
+        let mut c = state_replay(&logs, &state, &output);
+        // Commits often, so kills land between commits as well as before the first.
+        c.args(["--commit-interval-ms", "20"]).stderr(Stdio::from(
             std::fs::File::create(stderr_to).expect("stderr file"),
         ));
         c

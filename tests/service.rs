@@ -57,18 +57,8 @@ fn sigterm_drains_what_is_in_flight_commits_and_exits_0() {
     let all = reference_ids(&logs, work.path());
     let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));
     let command = || {
-        let mut c = Command::new(bin());
-        c.args([
-            "replay",
-            "-q",
-            logs.to_str().expect("path"),
-            "--state",
-            state.to_str().expect("path"),
-            "-o",
-            output.to_str().expect("path"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        let mut c = state_replay(&logs, &state, &output);
+        c.stderr(Stdio::piped());
         c
     };
     let mut child = command().spawn().expect("start");

@@ -41,6 +41,23 @@ pub fn reference_ids(input: &Path, work: &Path) -> BTreeMap<String, usize> {
     id_counts(&reference)
 }
 
+/// `trailhose replay -q INPUT --state STATE -o OUTPUT`, quiet, its stdout discarded: the
+/// command the crash and drain tests run again and again.
+pub fn state_replay(input: &Path, state: &Path, output: &Path) -> Command {
+    let mut c = Command::new(super::bin());
+    c.args([
+        "replay",
+        "-q",
+        input.to_str().expect("path"),
+        "--state",
+        state.to_str().expect("path"),
+        "-o",
+        output.to_str().expect("path"),
+    ])
+    .stdout(std::process::Stdio::null());
+    c
+}
+
 /// What a series of kills came to.
 pub struct Kills {
     pub seed: u64,
