@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-20000}
-dir=${BENCH_DIR:-target/bench-archive-$events}
+dir=${BENCH_DIR:-target/bench-archive-${PRESET:-realistic}-$events}
 osmem=${TRAILHOSE_OSMEM_SERVER:?set TRAILHOSE_OSMEM_SERVER to the osmem-server binary (python -c "import osmem_server; print(osmem_server.resolve_binary())")}
 source benches/archive.sh
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

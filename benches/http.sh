@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-200000}
-dir=${BENCH_DIR:-target/bench-archive-$events}
+dir=${BENCH_DIR:-target/bench-archive-${PRESET:-realistic}-$events}
 source benches/archive.sh
 cargo build --release --quiet --example http_receiver
 tmp=$(mktemp -d)

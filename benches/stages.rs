@@ -28,12 +28,9 @@ fn archive() -> Archive {
     let dir = tempfile::tempdir().expect("tempdir");
     generate_archive(
         dir.path(),
-        &GenOptions {
-            events: 20_000,
-            seed: 1,
-            accounts: 3,
-            events_per_file: 100,
-        },
+        // The realistic trail (many sessions, role chains, late deliveries): what enrichment
+        // costs on an organization's trail, not on a tidy one.
+        &GenOptions::preset("realistic", 20_000).expect("preset"),
     )
     .expect("gen");
     let mut files: Vec<PathBuf> = Vec::new();

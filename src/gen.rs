@@ -27,6 +27,54 @@ pub struct GenOptions {
     pub seed: u64,
     pub accounts: usize,
     pub events_per_file: u64,
+    /// Regions per account (at most `REGIONS.len()`).
+    pub regions: usize,
+    /// Sessions per account and hour beyond the fixed nine: a mix of IAM users' roles, SAML,
+    /// Identity Center, web identity (CI, EKS), AWS services, and role chains of two and three
+    /// across accounts.
+    pub sessions: usize,
+    /// Client addresses per account.
+    pub clients: u64,
+    /// How late an event may be delivered, in seconds: a file holds events up to this much
+    /// older than its window, and a session's issuing event may come in a later file than the
+    /// first calls made with its keys (CloudTrail delivers within about 15 minutes).
+    pub late_secs: i64,
+}
+
+/// The presets `gen --preset` knows.
+pub const PRESETS: [&str; 2] = ["small", "realistic"];
+
+impl GenOptions {
+    /// The options of a preset, for `events` events:
+    /// - `small`: three accounts and regions, a few sessions an hour, on-time delivery: quick
+    ///   to generate and read, what the tests use;
+    /// - `realistic`: what an organization's trail looks like: 12 accounts, 6 regions each,
+    ///   about 200 sessions per account an hour with role chains across accounts, 5,000 client
+    ///   addresses per account, deliveries up to 15 minutes late. The benchmark's archive.
+    pub fn preset(name: &str, events: u64) -> Option<GenOptions> {
+        let small = GenOptions {
+            events,
+            seed: 1,
+            accounts: 3,
+            events_per_file: 100,
+            regions: 3,
+            sessions: 0,
+            clients: 400,
+            late_secs: 0,
+        };
+        match name {
+            "small" => Some(small),
+            "realistic" => Some(GenOptions {
+                accounts: 12,
+                regions: 6,
+                sessions: 200,
+                clients: 5_000,
+                late_secs: 900,
+                ..small
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What was generated.
@@ -57,7 +105,17 @@ impl std::fmt::Display for GenSummary {
     }
 }
 
-const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+/// Regions in the order accounts use them (`GenOptions::regions` takes the first ones).
+pub const REGIONS: [&str; 8] = [
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+];
 /// 2026-01-05T00:00:00Z: archives start on a Monday.
 const START_EPOCH: i64 = 1_767_571_200;
 const FILE_WINDOW_SECS: i64 = 300;
@@ -130,23 +188,23 @@ fn account_id(seed: u64, index: usize) -> String {
 enum Issuer {
     /// An IAM user of the session's account calling AssumeRole with its long-term key.
     User {
-        name: &'static str,
+        name: String,
         key: String,
     },
     /// Another session (a role chain), by index in the same hour's plan.
     Session(usize),
     Saml {
-        subject: &'static str,
-        provider: &'static str,
+        subject: String,
+        provider: String,
     },
     WebIdentity {
-        subject: &'static str,
-        provider: &'static str,
+        subject: String,
+        provider: String,
     },
-    Service(&'static str),
+    Service(String),
     /// GetSessionToken by an IAM user: the key is the user's, temporarily.
     SessionToken {
-        name: &'static str,
+        name: String,
         key: String,
     },
 }
@@ -160,11 +218,168 @@ struct Session {
     name: String,
     key: String,
     issuer: Issuer,
-    source_identity: Option<&'static str>,
+    source_identity: Option<String>,
 }
 
-/// The sessions of one hour: every identity type, and a chain of three roles across accounts.
-fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
+/// The sessions of one hour: every identity type, and a chain of three roles across accounts,
+/// in each account; then `extra` more per account (see `GenOptions::sessions`).
+fn plan_sessions(seed: u64, accounts: usize, extra: usize, hour: u64) -> Vec<Session> {
+    let mut sessions = fixed_sessions(seed, accounts, hour);
+    if extra > 0 {
+        extra_sessions(&mut sessions, seed, accounts, extra, hour);
+    }
+    sessions
+}
+
+/// The varied sessions of a realistic trail, appended to the fixed ones. Chains pick an
+/// earlier session in another account as their issuer, at most three roles deep.
+fn extra_sessions(
+    sessions: &mut Vec<Session>,
+    seed: u64,
+    accounts: usize,
+    extra: usize,
+    hour: u64,
+) {
+    let mut r = Rng::new(&[seed, 0x5E56, hour]);
+    let mut depth: Vec<u8> = sessions
+        .iter()
+        .map(|s| match &s.issuer {
+            Issuer::Session(i) => 2 + u8::from(matches!(sessions[*i].issuer, Issuer::Session(_))),
+            _ => 1,
+        })
+        .collect();
+    let key = |r: &mut Rng| format!("ASIA{}", r.alnum(16, true));
+    for k in 0..extra * accounts {
+        let a = k % accounts;
+        let n = k / accounts;
+        let kind = r.below(100);
+        let (role, name, issuer) = match kind {
+            0..=29 => {
+                let user = format!("dev{}", r.below(60));
+                let role = r.pick(&["Developer", "ReadOnly", "DataScientist", "Ops", "Billing"]);
+                (
+                    role.to_string(),
+                    format!("{user}-{n}"),
+                    Issuer::User {
+                        key: user_key_n(seed, a, &user),
+                        name: user,
+                    },
+                )
+            }
+            30..=49 => {
+                let set = r.pick(&[
+                    "AdministratorAccess",
+                    "ReadOnlyAccess",
+                    "PowerUserAccess",
+                    "ViewOnlyAccess",
+                ]);
+                let person = format!("person{}@example.com", r.below(2_000));
+                (
+                    format!(
+                        "aws-reserved/sso.amazonaws.com/AWSReservedSSO_{set}_{:016x}",
+                        r.next()
+                    ),
+                    person.clone(),
+                    Issuer::Saml {
+                        subject: person,
+                        provider: "AWSSSO_1a2b3c4d5e6f7a8b_DO_NOT_DELETE".into(),
+                    },
+                )
+            }
+            50..=59 => {
+                let sa = format!("sa-{}", r.below(300));
+                let (provider, subject) = if r.chance(50) {
+                    (
+                        "token.actions.githubusercontent.com".to_string(),
+                        format!("repo:example-org/{sa}:ref:refs/heads/main"),
+                    )
+                } else {
+                    (
+                        format!(
+                            "oidc.eks.us-east-1.amazonaws.com/id/{:032X}",
+                            r.next() as u128
+                        ),
+                        format!("system:serviceaccount:apps:{sa}"),
+                    )
+                };
+                (
+                    format!("irsa-{sa}"),
+                    format!("botocore-session-{}", r.below(10_000_000_000)),
+                    Issuer::WebIdentity { subject, provider },
+                )
+            }
+            60..=69 => {
+                let person = format!("emp{}@example.com", r.below(2_000));
+                (
+                    format!("saml-{}", r.pick(&["engineers", "finance", "security"])),
+                    person.clone(),
+                    Issuer::Saml {
+                        subject: person,
+                        provider: "ExampleIdP".into(),
+                    },
+                )
+            }
+            70..=79 => {
+                let f = format!("fn-{}", r.below(500));
+                (
+                    format!("service-role/{f}-exec"),
+                    f,
+                    Issuer::Service(
+                        r.pick(&[
+                            "lambda.amazonaws.com",
+                            "ecs-tasks.amazonaws.com",
+                            "ec2.amazonaws.com",
+                        ])
+                        .to_string(),
+                    ),
+                )
+            }
+            _ => {
+                // A chain: an earlier session (of another account when there is one) assumes a
+                // role here.
+                let mut from = r.below(sessions.len() as u64) as usize;
+                for _ in 0..8 {
+                    if depth[from] < 3 && (accounts == 1 || sessions[from].account != a) {
+                        break;
+                    }
+                    from = r.below(sessions.len() as u64) as usize;
+                }
+                if depth[from] >= 3 {
+                    continue;
+                }
+                let name = format!(
+                    "{}-x{n}",
+                    sessions[from].name.split('@').next().unwrap_or("s")
+                );
+                depth.push(depth[from] + 1);
+                sessions.push(Session {
+                    account: a,
+                    role: format!(
+                        "CrossAccount{}",
+                        r.pick(&["Audit", "Deploy", "Read", "Admin"])
+                    ),
+                    name,
+                    key: key(&mut r),
+                    issuer: Issuer::Session(from),
+                    source_identity: None,
+                });
+                continue;
+            }
+        };
+        depth.push(1);
+        sessions.push(Session {
+            account: a,
+            role,
+            name,
+            key: key(&mut r),
+            issuer,
+            source_identity: None,
+        });
+    }
+}
+
+/// The nine sessions every account has each hour.
+fn fixed_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
     let mut r = Rng::new(&[seed, 0x5E55, hour]);
     let mut sessions = Vec::new();
     for a in 0..accounts {
@@ -177,7 +392,7 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "alice".into(),
             key: key(&mut r),
             issuer: Issuer::User {
-                name: "alice",
+                name: "alice".into(),
                 key: user_key,
             },
             source_identity: None,
@@ -188,8 +403,8 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "jane@example.com".into(),
             key: key(&mut r),
             issuer: Issuer::Saml {
-                subject: "jane@example.com",
-                provider: "ExampleIdP",
+                subject: "jane@example.com".into(),
+                provider: "ExampleIdP".into(),
             },
             source_identity: None,
         });
@@ -199,8 +414,8 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "GitHubActions".into(),
             key: key(&mut r),
             issuer: Issuer::WebIdentity {
-                subject: "repo:example-org/app:ref:refs/heads/main",
-                provider: "token.actions.githubusercontent.com",
+                subject: "repo:example-org/app:ref:refs/heads/main".into(),
+                provider: "token.actions.githubusercontent.com".into(),
             },
             source_identity: None,
         });
@@ -212,8 +427,8 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "jane.doe".into(),
             key: key(&mut r),
             issuer: Issuer::Saml {
-                subject: "jane.doe",
-                provider: "AWSSSO_1a2b3c4d5e6f7a8b_DO_NOT_DELETE",
+                subject: "jane.doe".into(),
+                provider: "AWSSSO_1a2b3c4d5e6f7a8b_DO_NOT_DELETE".into(),
             },
             source_identity: None,
         });
@@ -222,7 +437,7 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             role: "service-role/order-processor-exec".into(),
             name: "order-processor".into(),
             key: key(&mut r),
-            issuer: Issuer::Service("lambda.amazonaws.com"),
+            issuer: Issuer::Service("lambda.amazonaws.com".into()),
             source_identity: None,
         });
         sessions.push(Session {
@@ -231,7 +446,7 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "bob".into(),
             key: key(&mut r),
             issuer: Issuer::SessionToken {
-                name: "bob",
+                name: "bob".into(),
                 key: user_access_key(seed, a, "bob"),
             },
             source_identity: None,
@@ -261,13 +476,24 @@ fn plan_sessions(seed: u64, accounts: usize, hour: u64) -> Vec<Session> {
             name: "deploy-42".into(),
             key: key(&mut r),
             issuer: Issuer::User {
-                name: "ci-deployer",
+                name: "ci-deployer".into(),
                 key: user_access_key(seed, a, "ci-deployer"),
             },
-            source_identity: Some("ci-deployer"),
+            source_identity: Some("ci-deployer".into()),
         });
     }
     sessions
+}
+
+/// An IAM user's access key, from the whole name (`user_access_key` keeps the fixed users'
+/// keys as they always were).
+fn user_key_n(seed: u64, account: usize, user: &str) -> String {
+    let mut r = Rng::new(&[seed, 0xA41B, account as u64]);
+    for b in user.bytes() {
+        r.0 ^= b as u64;
+        r.next();
+    }
+    format!("AKIA{}", r.alnum(16, true))
 }
 
 fn user_access_key(seed: u64, account: usize, user: &str) -> String {
@@ -297,6 +523,8 @@ fn js(out: &mut String, s: &str) {
 struct World<'a> {
     seed: u64,
     accounts: &'a [String],
+    /// Client addresses per account.
+    clients: u64,
 }
 
 impl World<'_> {
@@ -362,7 +590,7 @@ impl World<'_> {
             out,
             "}},\"attributes\":{{\"creationDate\":\"{created}\",\"mfaAuthenticated\":\"false\"}}"
         );
-        if let Some(si) = s.source_identity {
+        if let Some(si) = &s.source_identity {
             let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
         }
         out.push('}');
@@ -426,7 +654,7 @@ fn issuing_event(
             "aws-sdk-js/3.540.0",
             "198.51.100.77".to_string(),
         ),
-        Issuer::Service(svc) => ("AssumeRole", *svc, svc.to_string()),
+        Issuer::Service(svc) => ("AssumeRole", svc.as_str(), svc.to_string()),
         Issuer::SessionToken { .. } => (
             "GetSessionToken",
             "aws-cli/2.15.30 Python/3.11.8 Linux/6.1",
@@ -460,7 +688,7 @@ fn issuing_event(
                 ",\"principalArn\":\"arn:aws:iam::{acct}:saml-provider/{provider}\""
             );
         }
-        if let Some(si) = s.source_identity {
+        if let Some(si) = &s.source_identity {
             let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
         }
         out.push_str(",\"durationSeconds\":3600}");
@@ -488,7 +716,7 @@ fn issuing_event(
         }
         _ => {}
     }
-    if let Some(si) = s.source_identity {
+    if let Some(si) = &s.source_identity {
         let _ = write!(out, ",\"sourceIdentity\":\"{si}\"");
     }
     out.push('}');
@@ -517,7 +745,7 @@ fn issuing_event(
 fn api_event(
     out: &mut String,
     w: &World,
-    sessions: &[Session],
+    (sessions, mine): (&[Session], &[usize]),
     account: usize,
     t: i64,
     region: &str,
@@ -525,11 +753,10 @@ fn api_event(
 ) {
     let acct = &w.accounts[account];
     let time = iso_time(t);
-    let mine: Vec<&Session> = sessions.iter().filter(|s| s.account == account).collect();
     let actor = r.below(100);
     // Callers come from a few hundred addresses per account, as real offices, CI runners and
     // NAT gateways do (which is also what makes GeoIP caching pay off).
-    let mut ip = client_address(w.seed, account, r.below(CLIENT_ADDRESSES));
+    let mut ip = client_address(w.seed, account, r.below(w.clients));
     let mut agent = r
         .pick(&[
             "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.amzn.2023",
@@ -543,7 +770,7 @@ fn api_event(
     // Who: sessions most of the time, then IAM users, services and the root user.
     let service_call = (88..97).contains(&actor);
     if actor < 70 && !mine.is_empty() {
-        let s = *r.pick(&mine);
+        let s = &sessions[*r.pick(mine)];
         w.session_identity(out, s, &iso_time(t - (t % 3600)));
         if let Issuer::Service(svc) = &s.issuer {
             ip = svc.to_string();
@@ -782,9 +1009,6 @@ fn api_event(
     out.push('}');
 }
 
-/// How many client addresses each account's callers use.
-const CLIENT_ADDRESSES: u64 = 400;
-
 /// The `n`th client address of an account: IPv4 in four /8s, one in ten IPv6 in 2001:db8::/32.
 fn client_address(seed: u64, account: usize, n: u64) -> String {
     let mut r = Rng::new(&[seed, 0x1B, account as u64, n]);
@@ -863,16 +1087,29 @@ pub fn generate_archive(out: &Path, opts: &GenOptions) -> io::Result<GenSummary>
             "--accounts and --events-per-file must be at least 1",
         ));
     }
+    if !(1..=REGIONS.len()).contains(&opts.regions) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--regions must be 1 to {}", REGIONS.len()),
+        ));
+    }
+    if !(0..=3600).contains(&opts.late_secs) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--late-secs must be 0 to 3600 (CloudTrail delivers within about 15 minutes: 900)",
+        ));
+    }
     let accounts: Vec<String> = (0..opts.accounts)
         .map(|i| account_id(opts.seed, i))
         .collect();
     let world = World {
         seed: opts.seed,
         accounts: &accounts,
+        clients: opts.clients.max(1),
     };
     // Files go round-robin over (account, region) slots, one window apart per round, so time
     // moves forward evenly and every slot has a file in most windows.
-    let slots = opts.accounts * REGIONS.len();
+    let slots = opts.accounts * opts.regions;
     let mut plans = Vec::new();
     let mut left = opts.events;
     let mut index = 0u64;
@@ -883,8 +1120,8 @@ pub fn generate_archive(out: &Path, opts: &GenOptions) -> io::Result<GenSummary>
         let round = index / slots as u64;
         plans.push(FilePlan {
             index,
-            account: slot / REGIONS.len(),
-            region: slot % REGIONS.len(),
+            account: slot / opts.regions,
+            region: slot % opts.regions,
             time: START_EPOCH + (round as i64 + 1) * FILE_WINDOW_SECS,
             events: n,
         });
@@ -921,21 +1158,62 @@ fn write_log_file(
     let mut r = Rng::new(&[opts.seed, 0xF00D, p.index]);
     let acct = &w.accounts[p.account];
     let region = REGIONS[p.region];
-    let hour = ((p.time - FILE_WINDOW_SECS - START_EPOCH) / 3600) as u64;
-    let sessions = plan_sessions(opts.seed, opts.accounts, hour);
     let window_start = p.time - FILE_WINDOW_SECS;
-    // Sessions are issued in the first window of their hour, in the home region (us-east-1).
-    let issues_here = p.region == 0 && (window_start - START_EPOCH) % 3600 == 0;
+    let hour_of = |t: i64| ((t - START_EPOCH).max(0) / 3600) as u64;
     let mut times: Vec<i64> = (0..p.events)
-        .map(|_| window_start + r.below(FILE_WINDOW_SECS as u64) as i64)
+        .map(|_| {
+            let t = window_start + r.below(FILE_WINDOW_SECS as u64) as i64;
+            // A third of the events of a late-delivering trail come in a later file.
+            if opts.late_secs > 0 && r.chance(30) {
+                (t - r.below(opts.late_secs as u64) as i64).max(START_EPOCH)
+            } else {
+                t
+            }
+        })
         .collect();
     times.sort_unstable();
+    // Each hour's sessions, for the hours this file's events fall in (one or two).
+    let mut plans: Vec<(u64, Vec<Session>)> = Vec::new();
+    let plan = |plans: &mut Vec<(u64, Vec<Session>)>, hour: u64| -> usize {
+        match plans.iter().position(|(h, _)| *h == hour) {
+            Some(i) => i,
+            None => {
+                let sessions = plan_sessions(opts.seed, opts.accounts, opts.sessions, hour);
+                plans.push((hour, sessions));
+                plans.len() - 1
+            }
+        }
+    };
+    // Sessions are issued at the start of their hour, in the home region (us-east-1), and the
+    // issuing events delivered in the hour's first file there, or, when delivery runs late, in
+    // one up to `late_secs` later (after calls made with the new keys in other files).
+    let mut issued: Option<(u64, i64)> = None;
+    if p.region == 0 {
+        let hour = hour_of(window_start);
+        for h in [hour, hour.saturating_sub(1)] {
+            let hour_start = START_EPOCH + h as i64 * 3600;
+            let delay = if opts.late_secs > 0 {
+                let windows = (opts.late_secs / FILE_WINDOW_SECS) as u64;
+                Rng::new(&[opts.seed, 0x1A7E, h, p.account as u64]).below(windows + 1) as i64
+            } else {
+                0
+            };
+            if window_start == hour_start + delay * FILE_WINDOW_SECS {
+                issued = Some((h, hour_start));
+                break;
+            }
+        }
+    }
     let mut body = String::with_capacity(p.events as usize * 1800 + 64);
     body.push_str("{\"Records\":[");
     let mut written = 0u64;
-    if issues_here {
+    if let Some((hour, hour_start)) = issued {
+        let i = plan(&mut plans, hour);
+        let sessions = &plans[i].1;
         for s in sessions.iter().filter(|s| s.account == p.account) {
-            if written >= p.events {
+            // The fixed sessions fit in any file; a realistic trail's hundreds are all issued
+            // (the file then holds more than its share of events).
+            if written >= p.events && opts.sessions == 0 {
                 break;
             }
             if written > 0 {
@@ -944,20 +1222,36 @@ fn write_log_file(
             issuing_event(
                 &mut body,
                 w,
-                &sessions,
+                sessions,
                 s,
-                window_start + written as i64,
+                hour_start + written as i64,
                 region,
                 &mut r,
             );
             written += 1;
         }
     }
-    for &t in &times[written as usize..] {
+    // This account's sessions of the hour last used, by index.
+    let mut mine: (u64, Vec<usize>) = (u64::MAX, Vec::new());
+    for &t in &times[(written as usize).min(times.len())..] {
         if written > 0 {
             body.push(',');
         }
-        api_event(&mut body, w, &sessions, p.account, t, region, &mut r);
+        let i = plan(&mut plans, hour_of(t));
+        let (hour, sessions) = (plans[i].0, &plans[i].1);
+        if mine.0 != hour {
+            let of_account = (0..sessions.len()).filter(|&k| sessions[k].account == p.account);
+            mine = (hour, of_account.collect());
+        }
+        api_event(
+            &mut body,
+            w,
+            (sessions, &mine.1),
+            p.account,
+            t,
+            region,
+            &mut r,
+        );
         written += 1;
     }
     body.push_str("]}");
@@ -1073,10 +1367,19 @@ fn write_digests(out: &Path, w: &World, files: &[WrittenFile]) -> io::Result<u64
     Ok(count)
 }
 
-/// Small GeoIP databases in MaxMind format covering the addresses `gen` uses, so demos and
-/// the benchmark can run GeoIP enrichment without downloading anything: `DIR/geoip/city.mmdb`
-/// and `DIR/geoip/asn.mmdb` (IPv4 by first octet, and `2001:db8::/32`).
-pub fn write_geoip_fixtures(out: &Path) -> io::Result<(PathBuf, PathBuf)> {
+/// GeoIP databases in MaxMind format covering the addresses `gen` uses, so demos and the
+/// benchmark can run GeoIP enrichment without downloading anything: `DIR/geoip/city.mmdb` and
+/// `DIR/geoip/asn.mmdb`. With `networks` 0, one network per address block (IPv4 by first
+/// octet, and `2001:db8::/32`); with a power of two, each block is cut into `networks / 4`
+/// networks (and the IPv6 one as many), each with its own city and ASN record: a lookup then
+/// walks a tree as deep as a real database's and lands on a record of its own.
+pub fn write_geoip_fixtures(out: &Path, networks: u32) -> io::Result<(PathBuf, PathBuf)> {
+    if networks != 0 && (networks < 4 || !networks.is_power_of_two() || networks > 1 << 22) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--geoip-networks must be 0 or a power of two from 4 to 4194304",
+        ));
+    }
     use maxminddb_writer::metadata::IpVersion;
     use maxminddb_writer::paths::IpAddrWithMask;
     use maxminddb_writer::Database;
@@ -1166,6 +1469,55 @@ pub fn write_geoip_fixtures(out: &Path) -> io::Result<(PathBuf, PathBuf)> {
             .map_err(to_io)?;
         asn.insert_node(net, a);
     }
+    if networks > 0 {
+        // Realistic size: the blocks above, cut into many networks with records of their own.
+        let per_block = networks / 4;
+        let bits = per_block.trailing_zeros() as u8;
+        let mut r = Rng::new(&[0x6E0, networks as u64]);
+        let mut add = |net: IpAddrWithMask, n: u32, r: &mut Rng, base: usize| -> io::Result<()> {
+            let (_, iso, country, region_iso, region, city_name, lat, lon, _, org) = places[base];
+            let c = city
+                .insert_value(json!({
+                    "city": {"names": {"en": format!("{city_name} {n}")}},
+                    "country": {"iso_code": iso, "names": {"en": country}},
+                    "location": {
+                        "latitude": lat + (r.below(2000) as f64 - 1000.0) / 1000.0,
+                        "longitude": lon + (r.below(2000) as f64 - 1000.0) / 1000.0,
+                        "accuracy_radius": 20 + r.below(500),
+                    },
+                    "postal": {"code": format!("{:05}", r.below(100_000))},
+                    "subdivisions": [{"iso_code": region_iso, "names": {"en": region}}],
+                }))
+                .map_err(to_io)?;
+            city.insert_node(net, c);
+            let a = asn
+                .insert_value(AsnFixture {
+                    autonomous_system_number: 4_200_000_000 + r.below(50_000) as u32,
+                    autonomous_system_organization: org,
+                })
+                .map_err(to_io)?;
+            asn.insert_node(net, a);
+            Ok(())
+        };
+        for (base, (octet, ..)) in places.iter().enumerate() {
+            for n in 0..per_block {
+                let addr = (u32::from(*octet) << 24) | (n << (24 - u32::from(bits)));
+                let net = IpAddrWithMask::new(
+                    IpAddr::V6(Ipv4Addr::from(addr).to_ipv6_compatible()),
+                    96 + 8 + bits,
+                );
+                add(net, n, &mut r, base)?;
+            }
+        }
+        for n in 0..per_block.min(1 << 16) {
+            let third = (n << (16 - u32::from(bits).min(16))) as u16;
+            let net = IpAddrWithMask::new(
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, third, 0, 0, 0, 0, 0)),
+                32 + bits.min(16),
+            );
+            add(net, n, &mut r, (n % 4) as usize)?;
+        }
+    }
     let v6 = IpAddrWithMask::new(
         IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)),
         32,
@@ -1219,8 +1571,12 @@ mod tests {
         let w = World {
             seed: 7,
             accounts: &accounts,
+            clients: 400,
         };
-        let sessions = plan_sessions(7, 3, 0);
+        let sessions = plan_sessions(7, 3, 50, 0);
+        let mine: Vec<usize> = (0..sessions.len())
+            .filter(|&k| sessions[k].account == 1)
+            .collect();
         let mut r = Rng::new(&[1]);
         for s in &sessions {
             let mut out = String::new();
@@ -1230,7 +1586,15 @@ mod tests {
         }
         for _ in 0..2000 {
             let mut out = String::new();
-            api_event(&mut out, &w, &sessions, 1, START_EPOCH, "eu-west-1", &mut r);
+            api_event(
+                &mut out,
+                &w,
+                (&sessions, &mine),
+                1,
+                START_EPOCH,
+                "eu-west-1",
+                &mut r,
+            );
             serde_json::from_str::<serde_json::Value>(&out)
                 .unwrap_or_else(|e| panic!("{e}: {out}"));
         }

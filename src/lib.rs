@@ -18,6 +18,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod stats;
+pub mod stream_chunks;
 pub mod topology;
 pub mod transform;
 pub mod verify;

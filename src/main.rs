@@ -10,7 +10,7 @@ use trailhose::config::{
     EnrichConfig, MetricsConfig, PipelineBounds, PipelineConfig, SinkConfig, SourceConfig,
     StateConfig,
 };
-use trailhose::gen::{generate_archive, write_geoip_fixtures, GenOptions};
+use trailhose::gen::{self, generate_archive, write_geoip_fixtures, GenOptions};
 use trailhose::kafka::KafkaUrl;
 use trailhose::pipeline::{self, exit, RunOptions};
 use trailhose::sink::elasticsearch::ElasticsearchSinkConfig;
@@ -265,18 +265,40 @@ struct GenArgs {
     /// The folder to write the AWSLogs/ tree into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// What kind of trail: `small` (3 accounts and regions, a few sessions, on time: quick) or
+    /// `realistic` (12 accounts, 6 regions, ~200 sessions per account an hour with role
+    /// chains across accounts, 5,000 client addresses per account, up to 15 minutes late,
+    /// GeoIP fixtures of 65,536 networks). The options below override it.
+    #[arg(long, value_name = "NAME", default_value = "small", value_parser = clap::builder::PossibleValuesParser::new(gen::PRESETS))]
+    preset: String,
     /// Seed: the same seed writes the same archive.
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
     /// Accounts to spread events over.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    accounts: usize,
+    #[arg(long, value_name = "N")]
+    accounts: Option<usize>,
+    /// Regions per account (1 to 8).
+    #[arg(long, value_name = "N")]
+    regions: Option<usize>,
+    /// Sessions per account and hour beyond the nine every account has.
+    #[arg(long, value_name = "N")]
+    sessions: Option<usize>,
+    /// Client addresses per account.
+    #[arg(long, value_name = "N")]
+    clients: Option<u64>,
+    /// Deliver events up to this many seconds late (0 to 3600; CloudTrail: about 900).
+    #[arg(long, value_name = "SECS")]
+    late_secs: Option<i64>,
     /// Events per trail file, on average.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    events_per_file: u64,
-    /// Also write small GeoIP databases for the archive's addresses to DIR/geoip/.
+    #[arg(long, value_name = "N")]
+    events_per_file: Option<u64>,
+    /// Also write GeoIP databases for the archive's addresses to DIR/geoip/.
     #[arg(long)]
     geoip_fixtures: bool,
+    /// Networks in those databases: 0 for one per address block (small and fast), or a power
+    /// of two (at least 4) for databases of a realistic size, where lookups walk a deep tree.
+    #[arg(long, value_name = "N")]
+    geoip_networks: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -363,15 +385,34 @@ fn try_main(cli: Cli) -> i32 {
             }
         },
         Command::Gen(args) => {
+            let Some(preset) = GenOptions::preset(&args.preset, args.events) else {
+                eprintln!(
+                    "trailhose: error: --preset: unknown preset {:?}; use one of {:?}",
+                    args.preset,
+                    gen::PRESETS
+                );
+                return exit::USAGE;
+            };
             let options = GenOptions {
                 events: args.events,
                 seed: args.seed,
-                accounts: args.accounts,
-                events_per_file: args.events_per_file,
+                accounts: args.accounts.unwrap_or(preset.accounts),
+                events_per_file: args.events_per_file.unwrap_or(preset.events_per_file),
+                regions: args.regions.unwrap_or(preset.regions),
+                sessions: args.sessions.unwrap_or(preset.sessions),
+                clients: args.clients.unwrap_or(preset.clients),
+                late_secs: args.late_secs.unwrap_or(preset.late_secs),
             };
+            let networks = args
+                .geoip_networks
+                .unwrap_or(if args.preset == "realistic" {
+                    65_536
+                } else {
+                    0
+                });
             let written = generate_archive(&args.out, &options).and_then(|summary| {
                 if args.geoip_fixtures {
-                    let (city, asn) = write_geoip_fixtures(&args.out)?;
+                    let (city, asn) = write_geoip_fixtures(&args.out, networks)?;
                     eprintln!("trailhose: wrote {} and {}", city.display(), asn.display());
                 }
                 Ok(summary)

@@ -35,6 +35,7 @@ use crate::source::s3::epoch_of;
 use crate::source::{run_source, spawn_sizer, SourceError, SourceRun};
 use crate::state::{Commit, SinkPosition, StateDir, CHECKPOINT_FILE, S3_CHECKPOINT_FILE};
 use crate::stats::RunStats;
+use crate::stream_chunks::ChunkQueue;
 use crate::transform::attribution::{AttributionLimits, AttributionTable};
 use crate::transform::dedupe::DedupeTable;
 use crate::transform::geoip::GeoIp;
@@ -436,6 +437,7 @@ impl<'c> Topology<'c> {
             )),
             wants_keys: self.sinks.iter().any(|s| s.sink.wants_keys()),
             formats,
+            chunks: ChunkQueue::new(workers),
         });
         let mut worker_threads = Vec::with_capacity(workers);
         for i in 0..workers {

@@ -5,7 +5,7 @@
 use std::io::{self, IsTerminal, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use simd_json::tape::Value;
@@ -14,11 +14,14 @@ use tokio::sync::mpsc::Sender;
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
 use crate::decode::split::SplitLimits;
-use crate::decode::{BlobDecoder, DecodeError, ErrorKind, Record, RecordOutput, Skipped};
+use crate::decode::{
+    BlobDecoder, DecodeError, ErrorKind, ForwardedItem, Record, RecordOutput, Skipped,
+};
 use crate::ledger::{EventKey, Ledger};
 use crate::metrics as m;
 use crate::sink::{Batch, BatchKeys, BufferPool, Keys, SinkBatch};
 use crate::stats::RunStats;
+use crate::stream_chunks::{ChunkBuilder, ChunkJob, ChunkQueue, Outgoing, StreamOrder};
 use crate::transform::attribution::Actor;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
 use crate::transform::dedupe::{event_id_bits, DedupeTable};
@@ -83,6 +86,8 @@ pub struct WorkerShared {
     pub buffers: Arc<BufferPool>,
     /// Whether some sink reads records' keys (they are extracted only then).
     pub wants_keys: bool,
+    /// Chunks of streams being read, for any worker to decode (see `stream_chunks`).
+    pub chunks: ChunkQueue,
 }
 
 impl WorkerShared {
@@ -99,20 +104,98 @@ struct Enriched<'r, 'v> {
     noise: &'r Noise,
 }
 
-/// Decodes blobs until the channel closes or the run is stopped.
+/// Decodes blobs until the channel closes or the run is stopped, and chunks of streams other
+/// workers are reading: those first, as their stream's output and memory wait on them.
 pub fn run_worker(blobs: Receiver<Blob>, shared: Arc<WorkerShared>) {
     let mut decoder = BlobDecoder::new(shared.limits);
+    // Chunks are decoded with a decoder of their own: a reader helps with chunks while it is
+    // inside its stream's decode.
+    let mut helper = BlobDecoder::new(shared.limits);
     let mut whole = Vec::new();
-    for blob in blobs {
+    let queue = &shared.chunks;
+    let taking_blobs = queue.taking_blobs();
+    loop {
+        if let Ok(job) = queue.rx.try_recv() {
+            run_chunk(&mut helper, job, &shared);
+            continue;
+        }
         if shared.draining.load(Ordering::Relaxed) {
-            // Dropping the blob's token unacknowledged tells its source it was not done.
             break;
         }
-        decode_blob(&mut decoder, blob, &shared, &mut whole);
-        if whole.capacity() > WHOLE_READ_MAX_BYTES as usize {
-            whole = Vec::new();
+        crossbeam_channel::select! {
+            recv(queue.rx) -> job => {
+                if let Ok(job) = job {
+                    run_chunk(&mut helper, job, &shared);
+                }
+            }
+            recv(blobs) -> blob => {
+                let Ok(blob) = blob else { break };
+                if shared.draining.load(Ordering::Relaxed) {
+                    // Dropping the blob's token unacknowledged tells its source it was not done.
+                    break;
+                }
+                decode_blob(&mut decoder, &mut helper, blob, &shared, &mut whole);
+                if whole.capacity() > WHOLE_READ_MAX_BYTES as usize {
+                    whole = Vec::new();
+                }
+            }
         }
     }
+    // No blob left for this worker: help the streams still being read until they end.
+    drop(taking_blobs);
+    while !shared.stop.load(Ordering::Relaxed) && queue.may_get_chunks() {
+        if let Ok(job) = queue.rx.recv_timeout(Duration::from_millis(20)) {
+            run_chunk(&mut helper, job, &shared);
+        }
+    }
+}
+
+/// Decodes a chunk of a stream's items (on any worker) and hands its batches to the stream's
+/// order, which sends them when their turn comes.
+fn run_chunk(decoder: &mut BlobDecoder, job: ChunkJob, shared: &WorkerShared) {
+    let ChunkJob {
+        seq,
+        order,
+        origin,
+        ack,
+        bytes,
+        items,
+    } = job;
+    let _witness = PanicWitness {
+        origin: &origin,
+        shared,
+    };
+    let mut outputs = Vec::new();
+    let mut complete = !shared.stop.load(Ordering::Relaxed);
+    if complete {
+        let mut out = BlobOutput::new(shared, &ack, origin.clone());
+        out.collected = Some(Vec::new());
+        decoder.decode_items(&origin, &bytes, &items, &mut out);
+        out.flush();
+        outputs = out.collected.take().unwrap_or_default();
+        complete = out.complete && out.finish_errors(&origin);
+    }
+    drop(bytes);
+    // Abandoned chunks are deposited too (empty): later chunks must not wait for them.
+    order.deposit(seq, outputs, &mut |outgoing| {
+        send_to_sinks(shared, outgoing);
+    });
+    if complete && !shared.stop.load(Ordering::Relaxed) {
+        ack.ack();
+    }
+}
+
+/// Sends one batch to every sink, in order; false when some sink has ended (the run stops).
+fn send_to_sinks(shared: &WorkerShared, outgoing: Outgoing) -> bool {
+    let mut all = true;
+    for (sink, batch) in shared.sinks.iter().zip(outgoing) {
+        if sink.blocking_send(batch).is_err() {
+            // The sink has ended (its reader went away, or it failed): stop the run.
+            all = false;
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+    }
+    all
 }
 
 /// Room a batch buffer has beyond `batch_bytes`, for the record that crosses it.
@@ -142,7 +225,13 @@ impl Drop for PanicWitness<'_> {
     }
 }
 
-fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, whole: &mut Vec<u8>) {
+fn decode_blob(
+    decoder: &mut BlobDecoder,
+    helper: &mut BlobDecoder,
+    blob: Blob,
+    shared: &WorkerShared,
+    whole: &mut Vec<u8>,
+) {
     let started = Instant::now();
     let Blob {
         origin,
@@ -193,9 +282,8 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
                 }
             }
         }
-        Some(Ok(reader)) => decoder.decode(
-            &origin,
-            StopAwareReader {
+        Some(Ok(reader)) => {
+            let reader = StopAwareReader {
                 inner: reader,
                 // Stdin never ends by itself: a drain stops reading it (whole records read so
                 // far are delivered); a file or object is read to its end.
@@ -204,9 +292,22 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
                 } else {
                     &shared.stop
                 },
-            },
-            &mut out,
-        ),
+            };
+            if shared.chunks.enabled {
+                // A stream is read here and decoded by every worker (see `stream_chunks`).
+                let mut pipelined = PipelinedOutput {
+                    order: Arc::new(StreamOrder::new(shared.chunks.in_flight)),
+                    chunk: ChunkBuilder::default(),
+                    helper,
+                    out: &mut out,
+                };
+                let stats = decoder.decode(&origin, reader, &mut pipelined);
+                pipelined.submit();
+                stats
+            } else {
+                decoder.decode(&origin, reader, &mut out)
+            }
+        }
         Some(Err(e)) => {
             out.error(
                 DecodeError {
@@ -231,21 +332,8 @@ fn decode_blob(decoder: &mut BlobDecoder, blob: Blob, shared: &WorkerShared, who
             out.complete = false;
         }
     }
-    if out.errors > PRINTED_ERRORS_PER_INPUT {
-        eprintln!(
-            "trailhose: error: {origin}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
-            out.errors - PRINTED_ERRORS_PER_INPUT
-        );
-    }
-    // Bad bytes reach the dead-letter file before their input is acknowledged (an SQS message
-    // deleted, a checkpoint moved past it): a crash after the ack must not lose them.
-    if out.dead_lettered {
-        if let Some(dl) = &shared.dead_letter {
-            if let Err(e) = dl.flush() {
-                eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
-                out.complete = false;
-            }
-        }
+    if !out.finish_errors(&origin) {
+        out.complete = false;
     }
     out.position(stats.compressed_bytes, stats.decompressed_bytes);
     out.report_progress();
@@ -324,6 +412,8 @@ struct BlobOutput<'a> {
     held_acks: Vec<AckToken>,
     /// The current batch's dedupe keys, for the ledger (when it keeps them).
     delivered_keys: Option<Vec<EventKey>>,
+    /// Batches are kept here instead of sent (a chunk's, sent in its stream's order).
+    collected: Option<Vec<Outgoing>>,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -352,7 +442,29 @@ impl<'a> BlobOutput<'a> {
                 .as_ref()
                 .filter(|l| l.wants_keys())
                 .map(|_| Vec::new()),
+            collected: None,
         }
+    }
+
+    /// Says how many of this input's errors went unprinted, and gets its bad bytes to the
+    /// dead-letter file before the input is acknowledged (an SQS message deleted, a checkpoint
+    /// moved past it): a crash after the ack must not lose them. False if that failed.
+    fn finish_errors(&mut self, origin: &str) -> bool {
+        if self.errors > PRINTED_ERRORS_PER_INPUT {
+            eprintln!(
+                "trailhose: error: {origin}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
+                self.errors - PRINTED_ERRORS_PER_INPUT
+            );
+        }
+        if self.dead_lettered {
+            if let Some(dl) = &self.shared.dead_letter {
+                if let Err(e) = dl.flush() {
+                    eprintln!("trailhose: error: cannot write the dead-letter output: {e}");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Filters, enriches and writes one parsed record. With `may_wait`, a call whose temporary
@@ -651,13 +763,8 @@ impl<'a> BlobOutput<'a> {
             }))
         });
         let last = self.shared.sinks.len().saturating_sub(1);
-        for (i, (sink, format)) in self
-            .shared
-            .sinks
-            .iter()
-            .zip(&self.shared.sink_formats)
-            .enumerate()
-        {
+        let mut outgoing = Vec::with_capacity(self.shared.sinks.len());
+        for (i, format) in self.shared.sink_formats.iter().enumerate() {
             let mut acks = Vec::with_capacity(2 + self.held_acks.len());
             if i == last {
                 acks.extend(delivery.take());
@@ -666,20 +773,102 @@ impl<'a> BlobOutput<'a> {
             }
             acks.push(self.ack.clone());
             acks.extend(self.held_acks.iter().cloned());
-            let sent = sink.blocking_send(SinkBatch {
+            outgoing.push(SinkBatch {
                 batch: batches[*format].clone(),
                 acks,
             });
-            if sent.is_err() {
-                // The sink has ended (its reader went away, or it failed): stop the run.
-                self.complete = false;
-                self.shared.stop.store(true, Ordering::Relaxed);
-            }
         }
-        // Every sink got its own share of the held records' tokens; this share is done.
+        // Every sink has its own share of the held records' tokens; this share is done.
         for a in self.held_acks.drain(..) {
             a.ack();
         }
+        match &mut self.collected {
+            Some(collected) => collected.push(outgoing),
+            None => {
+                if !send_to_sinks(self.shared, outgoing) {
+                    self.complete = false;
+                }
+            }
+        }
+    }
+}
+
+/// The output of a stream decoded by every worker: its items are copied into chunks for the
+/// chunk queue instead of parsed here; its errors (the stream's own: truncation, garbage
+/// between values, gzip damage) and progress go to the reader's output.
+struct PipelinedOutput<'o, 'a> {
+    order: Arc<StreamOrder>,
+    chunk: ChunkBuilder,
+    /// The reader's decoder for chunks it decodes itself while it waits for a permit.
+    helper: &'o mut BlobDecoder,
+    out: &'o mut BlobOutput<'a>,
+}
+
+impl PipelinedOutput<'_, '_> {
+    /// Hands the chunk on (if it holds anything). Each chunk in flight takes a permit; while
+    /// none is free, this thread decodes queued chunks itself rather than wait.
+    fn submit(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        let shared = self.out.shared;
+        let job = self.chunk.take(&self.order, &self.out.origin, self.out.ack);
+        loop {
+            crossbeam_channel::select! {
+                send(self.order.permits(), ()) -> sent => {
+                    if sent.is_ok() {
+                        break;
+                    }
+                }
+                recv(shared.chunks.rx) -> queued => {
+                    if let Ok(queued) = queued {
+                        run_chunk(self.helper, queued, shared);
+                    }
+                }
+                // A stopped run's chunks may never come back with their permits.
+                default(Duration::from_millis(100)) => {}
+            }
+            if shared.stop.load(Ordering::Relaxed) {
+                self.out.complete = false;
+                return;
+            }
+        }
+        if shared.chunks.tx.send(job).is_err() {
+            self.out.complete = false;
+        }
+        self.out.report_progress();
+    }
+}
+
+impl RecordOutput for PipelinedOutput<'_, '_> {
+    fn record(&mut self, record: Record<'_>) {
+        self.out.record(record)
+    }
+
+    fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool) {
+        self.out.error(error, raw, raw_truncated)
+    }
+
+    fn skipped(&mut self, what: Skipped) {
+        self.out.skipped(what)
+    }
+
+    fn position(&mut self, compressed: u64, decompressed: u64) {
+        self.out.position(compressed, decompressed)
+    }
+
+    fn before_read(&mut self) {
+        // A live input may block on its next read: what is read so far goes now.
+        if self.out.live {
+            self.submit();
+        }
+    }
+
+    fn forward(&mut self, item: &ForwardedItem<'_>) -> bool {
+        if self.chunk.push(item) {
+            self.submit();
+        }
+        true
     }
 }
 

@@ -34,6 +34,33 @@ pub trait RecordOutput {
     fn position(&mut self, _compressed: u64, _decompressed: u64) {}
     /// More input is about to be read, which may block (a live stream): hand on what is ready.
     fn before_read(&mut self) {}
+    /// A top-level item of a streamed input, offered before it is parsed: an output that
+    /// takes it (returns true) has it decoded elsewhere, with `BlobDecoder::decode_items`
+    /// (the pipelined decode of one stream on several workers).
+    fn forward(&mut self, _item: &ForwardedItem<'_>) -> bool {
+        false
+    }
+}
+
+/// A top-level item of a stream, as split (see `RecordOutput::forward`).
+pub struct ForwardedItem<'a> {
+    pub kind: ItemKind,
+    pub bytes: &'a [u8],
+    /// Offset of its first byte in the decompressed stream.
+    pub offset: u64,
+    pub has_whitespace: bool,
+}
+
+/// Where one item lies in a chunk of forwarded items (see `BlobDecoder::decode_items`).
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkItem {
+    pub kind: ItemKind,
+    /// Its bytes' range in the chunk.
+    pub start: usize,
+    pub end: usize,
+    /// Offset of its first byte in the decompressed stream.
+    pub offset: u64,
+    pub has_whitespace: bool,
 }
 
 /// A decoded CloudTrail record as the decoder hands it on.
@@ -186,6 +213,29 @@ impl BlobDecoder {
         ctx.stats
     }
 
+    /// Decodes items split from a stream elsewhere (a chunk of forwarded items, see
+    /// `RecordOutput::forward`), exactly as the stream's own decode would have: records,
+    /// envelopes and errors, with the stream's offsets.
+    pub fn decode_items(
+        &mut self,
+        origin: &Arc<str>,
+        bytes: &[u8],
+        items: &[ChunkItem],
+        out: &mut dyn RecordOutput,
+    ) -> DecodeStats {
+        let mut ctx = ValueHandler::new(origin, &mut self.parser, self.limits, out, None);
+        for item in items {
+            let split = Split::Item {
+                kind: item.kind,
+                bytes: &bytes[item.start..item.end],
+                offset: item.offset,
+                has_whitespace: item.has_whitespace,
+            };
+            ctx.split(split, 0);
+        }
+        ctx.stats
+    }
+
     /// Decodes `input` (gzip or not) to the end, sending every record and every error to
     /// `out`. Never fails: bad input becomes errors and decoding goes on where it can.
     pub fn decode(
@@ -276,6 +326,8 @@ struct ValueHandler<'a> {
     trail_files: u64,
     /// Compressed and decompressed bytes read so far, for `RecordOutput::position`.
     position: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// Items the output took to decode elsewhere (see `RecordOutput::forward`).
+    forwarded: u64,
 }
 
 impl<'a> ValueHandler<'a> {
@@ -295,6 +347,7 @@ impl<'a> ValueHandler<'a> {
             interrupted: None,
             trail_files: 0,
             position,
+            forwarded: 0,
         }
     }
 
@@ -308,6 +361,7 @@ impl<'a> ValueHandler<'a> {
         }
         // A trail file with an empty `Records` array is an empty log, not an error.
         if self.stats.records == 0
+            && self.forwarded == 0
             && self.stats.errors == 0
             && self.stats.skipped == 0
             && self.trail_files == 0
@@ -347,6 +401,27 @@ impl<'a> ValueHandler<'a> {
         if let (Some((c, d)), 0) = (&self.position, nesting) {
             self.out
                 .position(c.load(Ordering::Relaxed), d.load(Ordering::Relaxed));
+        }
+        if let (
+            Split::Item {
+                kind,
+                bytes,
+                offset,
+                has_whitespace,
+            },
+            0,
+        ) = (&split, nesting)
+        {
+            let item = ForwardedItem {
+                kind: *kind,
+                bytes,
+                offset: *offset,
+                has_whitespace: *has_whitespace,
+            };
+            if self.out.forward(&item) {
+                self.forwarded += 1;
+                return;
+            }
         }
         match split {
             Split::Item {

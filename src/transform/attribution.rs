@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::fast_hash::FastHash;
 use super::fields::{get_str, non_empty, parse_event_time, write_json_str, RecordView};
 use super::shared::{raise, CacheLine};
 
@@ -203,7 +204,7 @@ const ROLE_SESSION_MAX_SECS: i64 = 12 * 3600;
 const SESSION_TOKEN_MAX_SECS: i64 = 36 * 3600;
 
 /// One shard of the key table.
-type KeyShard = RwLock<HashMap<Box<str>, Issued>>;
+type KeyShard = RwLock<HashMap<Box<str>, Issued, FastHash>>;
 
 /// Temporary keys and who they stand for, shared by all workers.
 pub struct AttributionTable {
@@ -226,7 +227,7 @@ impl AttributionTable {
     pub fn new(limits: AttributionLimits) -> Self {
         AttributionTable {
             shards: (0..SHARDS)
-                .map(|_| CacheLine(RwLock::new(HashMap::new())))
+                .map(|_| CacheLine(RwLock::new(HashMap::default())))
                 .collect(),
             limits,
             now: AtomicI64::new(0),

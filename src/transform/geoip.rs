@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use maxminddb::{geoip2, Reader};
 
+use super::fast_hash::FastHash;
 use super::fields::write_json_str;
 
 /// Addresses remembered per shard before the shard is emptied and refilled.
@@ -110,12 +111,15 @@ impl GeoAnswer {
     }
 }
 
+/// One shard of the answer cache: an address's answer, or that it has none.
+type CacheShard = HashMap<IpAddr, Option<Arc<GeoAnswer>>, FastHash>;
+
 /// The opened databases and the answer cache, shared by all workers.
 pub struct GeoIp {
     city: Option<Reader<Vec<u8>>>,
     asn: Option<Reader<Vec<u8>>>,
     /// Each address's answer (`None`: the databases do not know it).
-    cache: Vec<Mutex<HashMap<IpAddr, Option<Arc<GeoAnswer>>>>>,
+    cache: Vec<Mutex<CacheShard>>,
 }
 
 /// A GeoIP database that cannot be opened.
@@ -145,7 +149,9 @@ impl GeoIp {
             asn: asn
                 .map(|p| open("enrich.geoip_asn (--geoip-asn)", p))
                 .transpose()?,
-            cache: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            cache: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         })
     }
 

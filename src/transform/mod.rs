@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod dedupe;
 pub mod ecs;
 pub mod enrich;
+pub mod fast_hash;
 pub mod fields;
 pub mod filter;
 pub mod geoip;

@@ -1,0 +1,178 @@
+//! The pipelined decode of one stream: stdin, or a file too large to read whole, is inflated
+//! and split by the worker reading it and decoded by every worker in chunks. Its output must
+//! be what one worker alone writes, line for line and in order; its bad records must reach the
+//! dead-letter output with the same origins and offsets; and a replay of one big file killed
+//! mid-stream must still end with every event exactly once (a chunk acknowledged out of turn
+//! would advance the checkpoint past events not yet written).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::crash::*;
+use common::*;
+
+/// The archive's log files, in name order.
+fn log_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("/CloudTrail/") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A bad trail file: two valid records around one that is not JSON and one that is not a
+/// CloudTrail record, so errors come from chunks decoded by any worker.
+fn bad_member(n: usize) -> Vec<u8> {
+    let body = format!(
+        "{{\"Records\":[{},{{\"eventVersion\":\"1.08\",\"eventName\":tru{n}}},{},{{\"hello\":{n}}}]}}",
+        record(9_000_000 + 2 * n),
+        record(9_000_001 + 2 * n)
+    );
+    gzip(body.as_bytes())
+}
+
+/// Runs `replay INPUT -o out --dead-letter dl --workers N` (INPUT `-` reads `stdin`) and
+/// returns the output and the dead-letter entries, sorted (their order is the order errors
+/// were found in, which is the workers' business).
+fn replay(input: &str, stdin: Option<&[u8]>, workers: &str, work: &Path) -> (Vec<u8>, Vec<String>) {
+    let (out, dl) = (
+        work.join(format!("out-{workers}.ndjson")),
+        work.join(format!("dl-{workers}.ndjson")),
+    );
+    let run = trailhose(
+        &[
+            "replay",
+            "-q",
+            input,
+            "-o",
+            out.to_str().expect("path"),
+            "--dead-letter",
+            dl.to_str().expect("path"),
+            "--workers",
+            workers,
+        ],
+        stdin,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let mut letters: Vec<String> = dead_letters(&dl).iter().map(canonical).collect();
+    letters.sort();
+    (std::fs::read(&out).expect("output"), letters)
+}
+
+#[test]
+fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
+    let archive = gen_archive("40000");
+    let files = log_files(&archive.path().join("AWSLogs"));
+    // `cat FILES`: one multi-member gzip stream, with a bad trail file every 150 files.
+    let mut stream = Vec::new();
+    let mut bad = 0;
+    for (i, f) in files.iter().enumerate() {
+        stream.extend(std::fs::read(f).expect("log file"));
+        if i % 150 == 75 {
+            stream.extend(bad_member(i));
+            bad += 1;
+        }
+    }
+    assert!(
+        stream.len() > 6 << 20,
+        "the stream must be larger than what is read whole ({} bytes)",
+        stream.len()
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let (alone, alone_letters) = replay("-", Some(&stream), "1", work.path());
+    let (all, all_letters) = replay("-", Some(&stream), "4", work.path());
+    let lines = alone.iter().filter(|&&b| b == b'\n').count();
+    assert!(lines >= 40_000 + 2 * bad, "{lines} lines");
+    assert!(
+        alone == all,
+        "4 workers wrote other lines, or in another order, than one"
+    );
+    assert_eq!(alone_letters.len(), 2 * bad, "{alone_letters:#?}");
+    assert_eq!(alone_letters, all_letters, "dead letters differ");
+    for letter in &all_letters {
+        let v: serde_json::Value = serde_json::from_str(letter).expect("json");
+        assert_eq!(v["origin"], "stdin", "{v}");
+        assert!(v["offset"].as_u64().is_some_and(|o| o > 0), "{v}");
+    }
+
+    // The same bytes as one file on disk: too large to read whole, it is streamed and
+    // pipelined the same way.
+    let big = work.path().join("big.json.gz");
+    std::fs::write(&big, &stream).expect("write");
+    let (file_alone, _) = replay(big.to_str().expect("path"), None, "1", work.path());
+    let (file_all, file_letters) = replay(big.to_str().expect("path"), None, "3", work.path());
+    assert!(
+        file_alone == file_all,
+        "a file pipelined on 3 workers differs from one worker's"
+    );
+    assert_eq!(file_alone, alone, "the file and stdin give other lines");
+    assert_eq!(file_letters.len(), 2 * bad);
+}
+
+#[test]
+fn one_big_file_killed_mid_stream_is_written_exactly_once() {
+    // One file of 60,000 events (about 16 MB compressed): streamed and pipelined.
+    let archive = tempfile::tempdir().expect("tempdir");
+    let gen = trailhose(
+        &[
+            "gen",
+            "--events",
+            "60000",
+            "--events-per-file",
+            "200000",
+            "--accounts",
+            "1",
+            "--regions",
+            "1",
+            "--out",
+            archive.path().to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(gen.status.code(), Some(0), "{}", stderr(&gen));
+    let files = log_files(&archive.path().join("AWSLogs"));
+    let big = files
+        .iter()
+        .max_by_key(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .expect("a log file")
+        .clone();
+    assert!(std::fs::metadata(&big).expect("size").len() > 4 << 20);
+    let work = tempfile::tempdir().expect("tempdir");
+    let all = reference_ids(&big, work.path());
+    assert!(all.len() >= 60_000, "{} ids", all.len());
+
+    let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));
+    let command = |stderr_to: &Path| {
+        let mut c = state_replay(&big, &state, &output);
+        c.args(["--commit-interval-ms", "20", "--workers", "3"])
+            .stderr(Stdio::from(
+                std::fs::File::create(stderr_to).expect("stderr file"),
+            ));
+        c
+    };
+    let kills = kill_and_rerun(
+        &command,
+        &output,
+        work.path(),
+        6,
+        Duration::from_millis(300),
+    );
+    assert!(
+        kills.killed >= 3,
+        "only {} of 6 runs were killed mid-file",
+        kills.killed
+    );
+    assert_exactly_once(&id_counts(&output), &all, kills.seed);
+}
