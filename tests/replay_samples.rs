@@ -320,3 +320,152 @@ fn gen_is_deterministic_per_seed_and_has_every_identity() {
         "no Identity Center sessions"
     );
 }
+
+/// The realistic preset keeps what it promises (the README's table): many sessions per
+/// account and hour, role chains of two and three roles across accounts, Identity Center and
+/// web identity sessions, six regions, and deliveries up to 15 minutes late; and enrichment
+/// still names who is behind nearly every call (the late issuers wait in the reorder window).
+#[test]
+fn gen_realistic_preset_has_the_shapes_it_promises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = trailhose(
+        &[
+            "gen",
+            "--preset",
+            "realistic",
+            "--events",
+            "20000",
+            // Fewer accounts than the preset's 12, so 20,000 events span an hour: lateness is
+            // bounded by the time since the archive's start.
+            "--accounts",
+            "3",
+            "--out",
+            dir.path().to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Files' windows against their events' times: the file name's stamp ends the window.
+    let mut late = 0;
+    let mut latest_lateness = 0;
+    let mut regions = std::collections::BTreeSet::new();
+    let mut accounts = std::collections::BTreeSet::new();
+    let mut session_keys = std::collections::BTreeSet::new();
+    for p in walk(dir.path()) {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        if !p.to_string_lossy().contains("/CloudTrail/") {
+            continue;
+        }
+        // ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz
+        let stamp = name.split('_').nth(3).expect("stamp");
+        let window_end = format!(
+            "{}-{}-{}T{}:{}:00Z",
+            &stamp[0..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13]
+        );
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).expect("open"))
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        let file: Value = serde_json::from_str(&text).expect("json");
+        for r in file["Records"].as_array().expect("Records") {
+            let t = r["eventTime"].as_str().expect("eventTime");
+            let secs = |iso: &str| -> i64 {
+                // Same day in this archive: hours, minutes and seconds are enough.
+                let h: i64 = iso[11..13].parse().expect("h");
+                let m: i64 = iso[14..16].parse().expect("m");
+                let s: i64 = iso[17..19].parse().expect("s");
+                let d: i64 = iso[8..10].parse().expect("d");
+                ((d * 24 + h) * 60 + m) * 60 + s
+            };
+            let lateness = secs(&window_end) - 300 - secs(t);
+            if lateness > 0 {
+                late += 1;
+                latest_lateness = latest_lateness.max(lateness);
+            }
+            regions.insert(r["awsRegion"].as_str().unwrap_or("").to_string());
+            accounts.insert(r["recipientAccountId"].as_str().unwrap_or("").to_string());
+            if let Some(k) = r["userIdentity"]["accessKeyId"].as_str() {
+                if k.starts_with("ASIA") {
+                    session_keys.insert(k.to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(regions.len(), 6, "{regions:?}");
+    assert_eq!(accounts.len(), 3, "{accounts:?}");
+    assert!(late > 2_000, "only {late} events delivered late");
+    assert!(
+        latest_lateness > 600 && latest_lateness <= 900,
+        "latest delivery {latest_lateness} s after its window"
+    );
+    assert!(
+        session_keys.len() > 3 * 150,
+        "{} session keys in use",
+        session_keys.len()
+    );
+
+    let out = trailhose(
+        &[
+            "replay",
+            dir.path().join("AWSLogs").to_str().expect("path"),
+            "--enrich",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let events = json_lines(&out.stdout);
+    let mut methods: BTreeMap<String, usize> = BTreeMap::new();
+    let mut chains = [0usize; 4];
+    let mut cross_account_chains = 0;
+    for e in &events {
+        let actor = &e["enrichment"]["actor"];
+        *methods
+            .entry(actor["method"].as_str().unwrap_or("").to_string())
+            .or_insert(0) += 1;
+        let chain = actor["chain"].as_array().map(Vec::len).unwrap_or(0);
+        chains[chain.min(3)] += 1;
+        let chain_accounts: std::collections::BTreeSet<&str> = actor["chain"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|arn| arn.as_str()?.split(':').nth(4))
+            .collect();
+        if chain_accounts.len() > 1 {
+            cross_account_chains += 1;
+        }
+    }
+    assert!(
+        chains[2] > 100 && chains[3] > 20,
+        "chain lengths {chains:?}"
+    );
+    assert!(
+        cross_account_chains > 100,
+        "{cross_account_chains} chains across accounts"
+    );
+    for method in [
+        "identity_center",
+        "web_identity",
+        "saml",
+        "access_key",
+        "direct",
+    ] {
+        assert!(
+            methods.get(method).copied().unwrap_or(0) > 100,
+            "{method}: {methods:?}"
+        );
+    }
+    let unresolved = methods.get("unresolved").copied().unwrap_or(0);
+    assert!(
+        unresolved * 10 < events.len(),
+        "{unresolved} of {} calls unresolved: {methods:?}",
+        events.len()
+    );
+}

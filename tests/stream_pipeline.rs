@@ -1,9 +1,11 @@
 //! The pipelined decode of one stream: stdin, or a file too large to read whole, is inflated
 //! and split by the worker reading it and decoded by every worker in chunks. Its output must
-//! be what one worker alone writes, line for line and in order; its bad records must reach the
-//! dead-letter output with the same origins and offsets; and a replay of one big file killed
-//! mid-stream must still end with every event exactly once (a chunk acknowledged out of turn
-//! would advance the checkpoint past events not yet written).
+//! be what one worker alone writes, line for line and in order (with dedupe off: when one
+//! stream holds an event twice, dedupe keeps whichever copy a worker reaches first, so with it
+//! on only the set of lines is the same); its bad records must reach the dead-letter output
+//! with the same origins and offsets; and a replay of one big file killed mid-stream must still
+//! end with every event exactly once (a chunk acknowledged out of turn would advance the
+//! checkpoint past events not yet written).
 
 mod common;
 
@@ -43,29 +45,35 @@ fn bad_member(n: usize) -> Vec<u8> {
     gzip(body.as_bytes())
 }
 
-/// Runs `replay INPUT -o out --dead-letter dl --workers N` (INPUT `-` reads `stdin`) and
-/// returns the output and the dead-letter entries, sorted (their order is the order errors
-/// were found in, which is the workers' business).
-fn replay(input: &str, stdin: Option<&[u8]>, workers: &str, work: &Path) -> (Vec<u8>, Vec<String>) {
+/// Runs `replay INPUT -o out --dead-letter dl --workers N [EXTRA]` (INPUT `-` reads `stdin`),
+/// which must exit 1 (bad input, all else delivered), and returns the output and the
+/// dead-letter entries, sorted (their order is the order errors were found in: the workers'
+/// business).
+fn replay(
+    input: &str,
+    stdin: Option<&[u8]>,
+    workers: &str,
+    extra: &[&str],
+    work: &Path,
+) -> (Vec<u8>, Vec<String>) {
     let (out, dl) = (
         work.join(format!("out-{workers}.ndjson")),
         work.join(format!("dl-{workers}.ndjson")),
     );
-    let run = trailhose(
-        &[
-            "replay",
-            "-q",
-            input,
-            "-o",
-            out.to_str().expect("path"),
-            "--dead-letter",
-            dl.to_str().expect("path"),
-            "--workers",
-            workers,
-        ],
-        stdin,
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let mut args = vec![
+        "replay",
+        "-q",
+        input,
+        "-o",
+        out.to_str().expect("path"),
+        "--dead-letter",
+        dl.to_str().expect("path"),
+        "--workers",
+        workers,
+    ];
+    args.extend(extra);
+    let run = trailhose(&args, stdin);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     let mut letters: Vec<String> = dead_letters(&dl).iter().map(canonical).collect();
     letters.sort();
     (std::fs::read(&out).expect("output"), letters)
@@ -91,8 +99,9 @@ fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
         stream.len()
     );
     let work = tempfile::tempdir().expect("tempdir");
-    let (alone, alone_letters) = replay("-", Some(&stream), "1", work.path());
-    let (all, all_letters) = replay("-", Some(&stream), "4", work.path());
+    let exact = ["--no-dedupe"];
+    let (alone, alone_letters) = replay("-", Some(&stream), "1", &exact, work.path());
+    let (all, all_letters) = replay("-", Some(&stream), "4", &exact, work.path());
     let lines = alone.iter().filter(|&&b| b == b'\n').count();
     assert!(lines >= 40_000 + 2 * bad, "{lines} lines");
     assert!(
@@ -111,14 +120,33 @@ fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
     // pipelined the same way.
     let big = work.path().join("big.json.gz");
     std::fs::write(&big, &stream).expect("write");
-    let (file_alone, _) = replay(big.to_str().expect("path"), None, "1", work.path());
-    let (file_all, file_letters) = replay(big.to_str().expect("path"), None, "3", work.path());
+    let big = big.to_str().expect("path");
+    let (file_alone, _) = replay(big, None, "1", &exact, work.path());
+    let (file_all, file_letters) = replay(big, None, "3", &exact, work.path());
     assert!(
         file_alone == file_all,
         "a file pipelined on 3 workers differs from one worker's"
     );
     assert_eq!(file_alone, alone, "the file and stdin give other lines");
     assert_eq!(file_letters.len(), 2 * bad);
+
+    // With dedupe on (the default), each repeated delivery in the stream is dropped once
+    // whichever worker meets it first: the same lines, each event once.
+    let (deduped_alone, _) = replay(big, None, "1", &[], work.path());
+    let (deduped_all, _) = replay(big, None, "3", &[], work.path());
+    let sorted = |b: &[u8]| {
+        let mut lines: Vec<Vec<u8>> = b.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+        lines.sort();
+        lines
+    };
+    assert!(
+        deduped_alone.len() < alone.len(),
+        "the archive repeats no delivery"
+    );
+    assert!(
+        sorted(&deduped_alone) == sorted(&deduped_all),
+        "dedupe kept other events"
+    );
 }
 
 #[test]
