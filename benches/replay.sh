@@ -35,7 +35,10 @@ if [ ! -f "$dir/geoip/city.mmdb" ]; then
 fi
 files=$(mktemp)
 trap 'rm -f "$files" "$timing"' EXIT
-find "$dir/AWSLogs" -type f -name '*.json.gz' | sort > "$files"
+# In trail time order (the delivery time in the names), as the directory replay reads them: in
+# path order (one account's whole timeline, then the next) calls meet their issuers late and
+# the enriched stream runs at about 0.6 of the directory replay instead of 0.9.
+find "$dir/AWSLogs" -type f -name '*.json.gz' | awk -F_ '{ print $(NF-1) "\t" $0 }' | sort | cut -f2- > "$files"
 compressed=$(xargs -a "$files" cat | wc -c)
 decompressed=$(xargs -a "$files" zcat | wc -c)
 awk -v f="$(wc -l < "$files")" -v c="$compressed" -v d="$decompressed" -v n="$(nproc)" \

@@ -29,7 +29,10 @@ big_bytes=$(zcat "$big" | wc -c)
 big_records=$("$bin" replay "$big" -o /dev/null 2>&1 | grep -o '^trailhose: [0-9,]* records out' | tr -dc '0-9')
 files=$(mktemp)
 trap 'rm -f "$files" "$timing"' EXIT
-find "$dir/AWSLogs" -type f -name '*.json.gz' | sort > "$files"
+# In trail time order (the delivery time in the names), as the directory replay reads them: in
+# path order (one account's whole timeline, then the next) calls meet their issuers late and
+# the enriched stream runs at about 0.6 of the directory replay instead of 0.9.
+find "$dir/AWSLogs" -type f -name '*.json.gz' | awk -F_ '{ print $(NF-1) "\t" $0 }' | sort | cut -f2- > "$files"
 decompressed=$(xargs -a "$files" zcat | wc -c)
 records=$("$bin" replay "$dir/AWSLogs" -o /dev/null 2>&1 | grep -o '^trailhose: [0-9,]* records out' | tr -dc '0-9')
 runs=${RUNS:-5}
