@@ -61,24 +61,6 @@ fn replay_s3(moto: &Moto, url: &str, extra: &[&str]) -> std::process::Output {
     trailhose_aws(&args)
 }
 
-/// Every log file of a local archive under `AWSLogs/`.
-fn log_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.join("AWSLogs")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/CloudTrail/") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn a_bucket_replays_to_exactly_what_the_same_archive_gives_from_disk() {
     let Some(moto) = moto() else { return };
@@ -142,7 +124,7 @@ fn a_bucket_replays_to_exactly_what_the_same_archive_gives_from_disk() {
 fn account_region_and_time_filters_read_only_what_they_name() {
     let Some(moto) = moto() else { return };
     let archive = gen_archive("3000");
-    let files = log_files(archive.path());
+    let files = log_files(&archive.path().join("AWSLogs"));
     // A second day: copies of the first two hours' files, filed under 2026-01-07.
     let rt = runtime();
     rt.block_on(async {
@@ -343,7 +325,10 @@ fn a_replay_killed_twenty_times_writes_every_event_exactly_once() {
 
 /// The first log file of the archive (in name order: the earliest of its account and region).
 fn first_log_file(root: &Path) -> PathBuf {
-    log_files(root).into_iter().next().expect("a log file")
+    log_files(&root.join("AWSLogs"))
+        .into_iter()
+        .next()
+        .expect("a log file")
 }
 
 #[test]

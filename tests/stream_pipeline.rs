@@ -9,30 +9,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::crash::*;
 use common::*;
-
-/// The archive's log files, in name order.
-fn log_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/CloudTrail/") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// A bad trail file: two valid records around one that is not JSON and one that is not a
 /// CloudTrail record, so errors come from chunks decoded by any worker.

@@ -69,6 +69,24 @@ pub fn gen_archive(events: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The log files (`/CloudTrail/` ones, no digests) under `root`, in path order.
+pub fn log_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("/CloudTrail/") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Output lines parsed as JSON values.
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8(stdout.to_vec())
