@@ -327,24 +327,9 @@ fn gen_is_deterministic_per_seed_and_has_every_identity() {
 /// still names who is behind nearly every call (the late issuers wait in the reorder window).
 #[test]
 fn gen_realistic_preset_has_the_shapes_it_promises() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--preset",
-            "realistic",
-            "--events",
-            "20000",
-            // Fewer accounts than the preset's 12, so 20,000 events span an hour: lateness is
-            // bounded by the time since the archive's start.
-            "--accounts",
-            "3",
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Fewer accounts than the preset's 12, so 20,000 events span an hour: lateness is bounded
+    // by the time since the archive's start.
+    let dir = gen_archive_with("20000", &["--preset", "realistic", "--accounts", "3"]);
     // Files' windows against their events' times: the file name's stamp ends the window.
     let mut late = 0;
     let mut latest_lateness = 0;

@@ -134,24 +134,17 @@ fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
 #[test]
 fn one_big_file_killed_mid_stream_is_written_exactly_once() {
     // One file of 60,000 events (about 16 MB compressed): streamed and pipelined.
-    let archive = tempfile::tempdir().expect("tempdir");
-    let gen = trailhose(
+    let archive = gen_archive_with(
+        "60000",
         &[
-            "gen",
-            "--events",
-            "60000",
             "--events-per-file",
             "200000",
             "--accounts",
             "1",
             "--regions",
             "1",
-            "--out",
-            archive.path().to_str().expect("path"),
         ],
-        None,
     );
-    assert_eq!(gen.status.code(), Some(0), "{}", stderr(&gen));
     let files = log_files(&archive.path().join("AWSLogs"));
     let big = files
         .iter()

@@ -54,17 +54,21 @@ pub fn trailhose(args: &[&str], stdin: Option<&[u8]>) -> Output {
 
 /// Writes a `trailhose gen` archive of `events` events into a new temporary folder.
 pub fn gen_archive(events: &str) -> tempfile::TempDir {
+    gen_archive_with(events, &[])
+}
+
+/// `gen_archive` with more `gen` options (a preset, accounts, file sizes).
+pub fn gen_archive_with(events: &str, options: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = trailhose(
-        &[
-            "gen",
-            "--events",
-            events,
-            "--out",
-            dir.path().to_str().expect("path"),
-        ],
-        None,
-    );
+    let mut args = vec![
+        "gen",
+        "--events",
+        events,
+        "--out",
+        dir.path().to_str().expect("path"),
+    ];
+    args.extend(options);
+    let out = trailhose(&args, None);
     assert_eq!(out.status.code(), Some(0), "gen: {}", stderr(&out));
     dir
 }
