@@ -57,6 +57,9 @@ pub enum SourceError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// How often a source waiting on a full blob channel looks whether the run is stopping.
+const SEND_STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How a source hands inputs to the workers: makes each blob (with its ack token, which tells
 /// the run's counters and the source's own `then` how the input ended) and sends it. Dropping
 /// it ends the workers' input.
@@ -108,8 +111,22 @@ impl Handoff<'_> {
     }
 
     /// Sends a blob, waiting while the workers are busy; false once the run is stopping.
-    pub fn send(&self, blob: Blob) -> bool {
-        self.blobs.send(blob).is_ok()
+    /// The wait looks at the stop flag now and then: a draining worker takes nothing more off
+    /// the channel, so a source blocked on a full channel would otherwise wait forever. A blob
+    /// dropped here goes unacknowledged, which tells its source the input was not done.
+    pub fn send(&self, mut blob: Blob) -> bool {
+        loop {
+            match self.blobs.send_timeout(blob, SEND_STOP_CHECK) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                    if self.stopping() {
+                        return false;
+                    }
+                    blob = back;
+                }
+            }
+        }
     }
 
     /// Sends a blob, waiting at most `wait` (the blob comes back if the channel stayed full).
