@@ -123,7 +123,13 @@ struct S3Args {
 
 impl S3Args {
     /// The S3 source these flags describe.
-    fn config(self, bucket: String, prefix: String, fetch_concurrency: usize) -> S3SourceConfig {
+    fn config(
+        self,
+        bucket: String,
+        prefix: String,
+        fetch_concurrency: usize,
+        fetch_concurrency_max: Option<usize>,
+    ) -> S3SourceConfig {
         S3SourceConfig {
             bucket,
             prefix,
@@ -133,6 +139,7 @@ impl S3Args {
             regions: self.regions,
             list_concurrency: 16,
             fetch_concurrency,
+            fetch_concurrency_max,
             aws: AwsConfig {
                 region: self.region,
                 profile: self.profile,
@@ -172,9 +179,12 @@ struct ReplayArgs {
     hidden: bool,
     #[command(flatten)]
     s3: S3Args,
-    /// S3: objects fetched at once.
+    /// S3: objects fetched at once to begin with (the limit adapts; default 64).
     #[arg(long, value_name = "N")]
     fetch_concurrency: Option<usize>,
+    /// S3: the most objects fetched at once (default 512; equal to --fetch-concurrency: fixed).
+    #[arg(long, value_name = "N")]
+    fetch_concurrency_max: Option<usize>,
     /// Write NDJSON here instead of stdout, or to a topic: `kafka://HOST:PORT/TOPIC`.
     #[arg(short, long, visible_alias = "to", value_name = "FILE|URL")]
     output: Option<PathBuf>,
@@ -327,6 +337,10 @@ fn try_main(cli: Cli) -> i32 {
                 ("--regions", !args.s3.regions.is_empty()),
                 ("--endpoint-url", args.s3.endpoint_url.is_some()),
                 ("--fetch-concurrency", args.fetch_concurrency.is_some()),
+                (
+                    "--fetch-concurrency-max",
+                    args.fetch_concurrency_max.is_some(),
+                ),
                 ("--path-style", args.s3.path_style),
             ];
             if let (0, Some((flag, _))) = (s3_paths, s3_only.iter().find(|(_, set)| *set)) {
@@ -518,7 +532,7 @@ fn setup_elasticsearch(args: SetupElasticsearchArgs) -> i32 {
 }
 
 fn verify(args: VerifyArgs) -> i32 {
-    let filter = args.s3.config(String::new(), String::new(), 32);
+    let filter = args.s3.config(String::new(), String::new(), 32, None);
     if let Err(e) = filter.window() {
         eprintln!("trailhose: error: {}", flag_names(&e));
         return exit::USAGE;
@@ -632,10 +646,12 @@ fn replay_config(args: ReplayArgs) -> Result<PipelineConfig, String> {
             (args.stop_when_idle > 0).then_some(args.stop_when_idle),
         ))
     } else if let Some((bucket, prefix)) = s3_url {
-        SourceConfig::S3(
-            args.s3
-                .config(bucket, prefix, args.fetch_concurrency.unwrap_or(64)),
-        )
+        SourceConfig::S3(args.s3.config(
+            bucket,
+            prefix,
+            args.fetch_concurrency.unwrap_or(64),
+            args.fetch_concurrency_max,
+        ))
     } else if args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-") {
         SourceConfig::Stdin {}
     } else {
@@ -700,6 +716,7 @@ fn flag_names(message: &str) -> String {
     message
         .replace("source.start", "--start")
         .replace("source.end", "--end")
+        .replace("source.fetch_concurrency_max", "--fetch-concurrency-max")
         .replace("source.fetch_concurrency", "--fetch-concurrency")
         .replace("source.paths", "PATH")
         .replace("pipeline.workers", "--workers")

@@ -77,6 +77,12 @@ pub const S3_OBJECTS_DONE: &str = "trailhose_s3_objects_done_total";
 pub const S3_BYTES: &str = "trailhose_s3_bytes_total";
 /// S3 objects being fetched now.
 pub const S3_FETCHES_IN_FLIGHT: &str = "trailhose_s3_fetches_in_flight";
+/// How many S3 objects may be fetched at once now (the adaptive limit).
+pub const S3_FETCH_CONCURRENCY: &str = "trailhose_s3_fetch_concurrency";
+/// S3 answers `503 SlowDown` (each retried by the SDK).
+pub const S3_SLOWDOWNS: &str = "trailhose_s3_slowdowns_total";
+/// Times the fetch limit was halved for SlowDown answers.
+pub const S3_FETCH_BACKOFFS: &str = "trailhose_s3_fetch_backoffs_total";
 /// Checkpoint lag: the delivery time (Unix seconds) of the oldest object handed on and not yet
 /// acknowledged; `time() - this` is how far the checkpoint trails. 0 when nothing is pending.
 pub const CHECKPOINT_OLDEST_PENDING: &str = "trailhose_checkpoint_oldest_pending_timestamp_seconds";
@@ -219,6 +225,18 @@ pub fn describe() {
     );
     describe_counter!(S3_BYTES, Unit::Bytes, "Bytes read from S3 (as stored).");
     describe_gauge!(S3_FETCHES_IN_FLIGHT, "S3 objects being fetched now.");
+    describe_gauge!(
+        S3_FETCH_CONCURRENCY,
+        "How many S3 objects may be fetched at once now (adapts between fetch_concurrency and fetch_concurrency_max)."
+    );
+    describe_counter!(
+        S3_SLOWDOWNS,
+        "S3 503 SlowDown answers (each retried with backoff)."
+    );
+    describe_counter!(
+        S3_FETCH_BACKOFFS,
+        "Times the S3 fetch limit was halved after SlowDown answers."
+    );
     describe_gauge!(
         CHECKPOINT_OLDEST_PENDING,
         "Delivery time (Unix seconds) of the oldest object handed on and not yet acknowledged; 0 when none."

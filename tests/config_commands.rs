@@ -85,6 +85,8 @@ fn bad_configs_name_the_key_and_exit_2() {
         ("[source]\ntype = \"s4\"\n", "s4"),
         ("[source]\ntype = \"stdin\"\n[[sink]]\ntype = \"ndjson\"\npath = \"${NOT_SET_ANYWHERE}\"\n", "NOT_SET_ANYWHERE"),
         ("[[sink]]\ntype = \"ndjson\"\n", "[source]"),
+        ("[source]\ntype = \"s3\"\nbucket = \"b\"\nfetch_concurrency = 100\nfetch_concurrency_max = 50\n[[sink]]\ntype = \"ndjson\"\n", "source.fetch_concurrency = 100 is above source.fetch_concurrency_max = 50"),
+        ("[source]\ntype = \"sqs\"\nqueue_url = \"http://q\"\nfetch_concurrency_max = 0\n[[sink]]\ntype = \"ndjson\"\n", "source.fetch_concurrency_max = 0 is out of range"),
     ];
     for (i, (text, must_name)) in cases.iter().enumerate() {
         let path = write(dir.path(), &format!("bad{i}.toml"), text);

@@ -540,3 +540,49 @@ fn an_object_replaced_while_read_gives_one_version_whole() {
         got.last()
     );
 }
+
+#[test]
+fn slowdown_answers_halve_the_fetch_limit_and_nothing_is_lost() {
+    let Some(moto) = moto() else { return };
+    let archive = gen_archive("20000");
+    let rt = runtime();
+    rt.block_on(async {
+        let client = s3_client(&moto.endpoint).await;
+        upload_tree(&client, "trail", archive.path(), "").await;
+    });
+    // S3 under load: the first 40 GETs of log files are answered 503 SlowDown.
+    let proxy = common::slowdown_proxy::SlowDownProxy::start(&moto.endpoint, 40);
+    let mut args = vec![
+        "replay",
+        "s3://trail",
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--path-style",
+        "--no-dedupe",
+        "-q",
+    ];
+    args.extend(["--fetch-concurrency", "64"]);
+    let out = trailhose_aws(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        proxy.served.load(std::sync::atomic::Ordering::SeqCst),
+        40,
+        "the proxy throttled"
+    );
+    // Every throttled GET was retried: the same records as from disk.
+    let expected = replay_local(&[archive.path().join("AWSLogs")]);
+    assert_eq!(lines(&out.stdout), lines(&expected));
+    // And the run backed off, saying so.
+    let warning = err
+        .lines()
+        .find(|l| l.contains("S3 answered 503 SlowDown: fetching at most"))
+        .unwrap_or_else(|| panic!("no back-off warning: {err}"));
+    let now: usize = warning
+        .split("at most ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    assert!(now < 64, "{warning}");
+}

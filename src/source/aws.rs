@@ -51,6 +51,7 @@ impl AwsConfig {
             .response_checksum_validation(
                 aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
             )
+            .interceptor(SlowDownCounter)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
@@ -58,6 +59,30 @@ impl AwsConfig {
     /// An SQS client.
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.load().await)
+    }
+}
+
+/// Counts S3's `503 SlowDown` answers as they arrive, before the SDK retries them, so the
+/// fetch limit (`fetch_limit`) can back off: retries alone would keep the same pressure on.
+#[derive(Debug)]
+struct SlowDownCounter;
+
+impl aws_sdk_s3::config::Intercept for SlowDownCounter {
+    fn name(&self) -> &'static str {
+        "SlowDownCounter"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if context.response().status().as_u16() == 503 {
+            super::fetch_limit::SLOWDOWNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!(crate::metrics::S3_SLOWDOWNS).increment(1);
+        }
+        Ok(())
     }
 }
 

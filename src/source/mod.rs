@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod dir;
+pub mod fetch_limit;
 pub mod kafka;
 pub mod progress;
 pub mod s3;

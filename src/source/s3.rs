@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::aws::{error_text, AwsConfig};
+use super::fetch_limit::FetchLimit;
 use super::progress::InputProgress;
 use super::trail_layout::{
     is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
@@ -47,9 +48,12 @@ pub struct S3SourceConfig {
     /// Listing requests in flight at once.
     #[serde(default = "default_list_concurrency")]
     pub list_concurrency: usize,
-    /// Objects being fetched at once.
+    /// Objects fetched at once to begin with; the limit adapts from here (see `fetch_limit`).
     #[serde(default = "default_fetch_concurrency")]
     pub fetch_concurrency: usize,
+    /// The most objects fetched at once (the memory bound); equal to `fetch_concurrency`: fixed.
+    /// Absent: 512, or `fetch_concurrency` when that is more.
+    pub fetch_concurrency_max: Option<usize>,
     #[serde(default)]
     pub aws: AwsConfig,
 }
@@ -67,6 +71,28 @@ fn default_fetch_concurrency() -> usize {
 /// files, tens of KiB, fit in one chunk and finish at once).
 pub const CHUNKS_AHEAD: usize = 2;
 
+/// The most objects fetched at once: `fetch_concurrency_max`, checked against its range and
+/// the starting `fetch_concurrency`; absent: `default`, or the start when that is more.
+pub fn fetch_max(start: usize, max: Option<usize>, default: usize) -> Result<usize, String> {
+    let Some(max) = max else {
+        return Ok(default.max(start));
+    };
+    check_range(
+        "source.fetch_concurrency_max",
+        max,
+        1,
+        4096,
+        &format!("default {default}"),
+    )?;
+    if start > max {
+        return Err(format!(
+            "source.fetch_concurrency = {start} is above source.fetch_concurrency_max = {max}: \
+             raise the maximum or lower the start (equal values fix the limit)"
+        ));
+    }
+    Ok(max)
+}
+
 impl S3SourceConfig {
     /// Checks every value; messages name the key (`source.*`), what is wrong and the fix.
     pub fn validate(&self) -> Result<(), String> {
@@ -81,6 +107,7 @@ impl S3SourceConfig {
             4096,
             "default 64",
         )?;
+        self.fetch_max()?;
         check_range(
             "source.list_concurrency",
             self.list_concurrency,
@@ -89,6 +116,11 @@ impl S3SourceConfig {
             "default 16",
         )?;
         Ok(())
+    }
+
+    /// The most objects fetched at once.
+    pub fn fetch_max(&self) -> Result<usize, String> {
+        fetch_max(self.fetch_concurrency, self.fetch_concurrency_max, 512)
     }
 
     /// Parses `s3://bucket/prefix`.
@@ -261,11 +293,13 @@ pub async fn run(
 ) -> Result<(), SourceError> {
     let window = config.window().map_err(SourceError::Window)?;
     let base = normalize_prefix(&config.prefix);
-    let fetches = Arc::new(Semaphore::new(config.fetch_concurrency.max(1)));
     let ctx = Fetcher {
         client: client.clone(),
         bucket: Arc::from(config.bucket.as_str()),
-        fetches,
+        limit: FetchLimit::new(
+            config.fetch_concurrency,
+            config.fetch_max().map_err(SourceError::Window)?,
+        ),
     };
     if LOG_FOLDERS
         .iter()
@@ -529,36 +563,31 @@ async fn list_day(
     Ok(all)
 }
 
-/// Starts fetches, each behind a permit of the fetch semaphore.
+/// Starts fetches, each behind a slot of the adaptive fetch limit.
 struct Fetcher {
     client: Client,
     bucket: Arc<str>,
-    fetches: Arc<Semaphore>,
+    limit: FetchLimit,
 }
 
 impl Fetcher {
     /// Starts fetching `o` and hands it on; false when the run is stopping.
     async fn hand_on(&self, o: Listed, progress: &Arc<InputProgress>, emit: &HandOn) -> bool {
-        let Ok(permit) = self.fetches.clone().acquire_owned().await else {
+        let Some(input) = self.limit.fetch(&self.client, &self.bucket, &o.key).await else {
             return false;
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
-        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), o.key.clone());
-        tokio::spawn(async move {
-            fetch_into(&client, &bucket, &key, tx).await;
-            drop(permit);
-        });
         progress.started(&o.prefix_id, &o.key, o.time);
-        let (p, id, key) = (progress.clone(), o.prefix_id.clone(), o.key.clone());
+        let origin = Arc::from(format!("s3://{}/{}", self.bucket, o.key));
+        let (p, id, key) = (progress.clone(), o.prefix_id, o.key);
         let then: Box<dyn FnOnce(bool) + Send> = Box::new(move |ok| {
             let result = if ok { "acked" } else { "failed" };
             metrics::counter!(m::S3_OBJECTS_DONE, "result" => result).increment(1);
             p.finished(&id, &key, ok);
         });
         let handed = Handed {
-            origin: Arc::from(format!("s3://{}/{}", self.bucket, o.key)),
+            origin,
             size: Some(o.size),
-            input: StreamInput::new(rx),
+            input,
             then,
         };
         emit.send(handed).await.is_ok()
@@ -650,6 +679,7 @@ mod tests {
             regions: vec![],
             list_concurrency: 1,
             fetch_concurrency: 1,
+            fetch_concurrency_max: None,
             aws: AwsConfig::default(),
         };
         let w = cfg(Some("2026-01-05"), Some("2026-01-06"))

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aws::{error_text, AwsConfig};
-use super::s3::{fetch_into, HandOn, Handed, CHUNKS_AHEAD};
+use super::fetch_limit::FetchLimit;
+use super::s3::{HandOn, Handed};
 use super::SourceError;
-use crate::blob::StreamInput;
 use crate::config::check_range;
 use crate::dead_letter::{DeadLetterWriter, SQS_NOT_NOTIFICATION};
 use crate::health::SourceStatus;
@@ -37,9 +37,12 @@ pub struct SqsSourceConfig {
     /// Most messages in flight at once (received, not yet deleted or returned).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// Objects being fetched at once.
+    /// Objects fetched at once to begin with; the limit adapts from here (see `fetch_limit`).
     #[serde(default = "default_fetch_concurrency")]
     pub fetch_concurrency: usize,
+    /// The most objects fetched at once (the memory bound); equal to `fetch_concurrency`: fixed.
+    /// Absent: 128, or `fetch_concurrency` when that is more.
+    pub fetch_concurrency_max: Option<usize>,
     /// End the run after this long without a message (absent: run until stopped).
     pub stop_when_idle_secs: Option<u64>,
     #[serde(default)]
@@ -67,6 +70,11 @@ pub struct ObjectRef {
 }
 
 impl SqsSourceConfig {
+    /// The most objects fetched at once.
+    pub fn fetch_max(&self) -> Result<usize, String> {
+        super::s3::fetch_max(self.fetch_concurrency, self.fetch_concurrency_max, 128)
+    }
+
     /// Checks every value; messages name the key (`source.*`), what is wrong and the fix.
     pub fn validate(&self) -> Result<(), String> {
         if !self.queue_url.starts_with("http") {
@@ -92,7 +100,8 @@ impl SqsSourceConfig {
             1,
             4096,
             "default 16",
-        )
+        )?;
+        self.fetch_max().map(|_| ())
     }
 }
 
@@ -284,7 +293,13 @@ pub async fn run(
     status.connected();
     let in_flight: Arc<Mutex<HashMap<String, Arc<InFlight>>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
-    let fetches = Arc::new(tokio::sync::Semaphore::new(config.fetch_concurrency.max(1)));
+    let fetches = FetchLimit::new(
+        config.fetch_concurrency,
+        config.fetch_max().map_err(|detail| SourceError::Queue {
+            url: config.queue_url.clone(),
+            detail,
+        })?,
+    );
     let extender = tokio::spawn(extend_visibility(
         sqs.clone(),
         config.queue_url.clone(),
@@ -391,15 +406,10 @@ pub async fn run(
             metrics::gauge!(m::SQS_IN_FLIGHT).increment(1.0);
             let slot = Arc::new(Mutex::new(Some(slot)));
             for o in objects {
-                let Ok(permit) = fetches.clone().acquire_owned().await else {
+                let bucket: Arc<str> = Arc::from(o.bucket.as_str());
+                let Some(input) = fetches.fetch(&s3, &bucket, &o.key).await else {
                     break;
                 };
-                let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
-                let (s3c, bucket, key) = (s3.clone(), o.bucket.clone(), o.key.clone());
-                tokio::spawn(async move {
-                    fetch_into(&s3c, &bucket, &key, tx).await;
-                    drop(permit);
-                });
                 let done = on_object_done(
                     sqs.clone(),
                     config.queue_url.clone(),
@@ -412,7 +422,7 @@ pub async fn run(
                 let handed = Handed {
                     origin: Arc::from(format!("s3://{}/{}", o.bucket, o.key)),
                     size: o.size,
-                    input: StreamInput::new(rx),
+                    input,
                     then: done,
                 };
                 if emit.send(handed).await.is_err() {

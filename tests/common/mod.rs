@@ -327,3 +327,4 @@ pub fn http_get(port: u16, path: &str) -> Option<(String, String)> {
 
 pub mod crash;
 pub mod intake;
+pub mod slowdown_proxy;
