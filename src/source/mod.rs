@@ -192,7 +192,10 @@ pub fn run_source(
         SourceConfig::S3(c) => {
             let progress =
                 progress.unwrap_or_else(|| Arc::new(InputProgress::s3(&c.bucket, &c.prefix)));
-            forward_network_source(c.fetch_concurrency, "s3", &send_then, status, |hand_on| {
+            // Objects are handed on as their fetches start, so the hand-on channel holds as many
+            // as the fetch limit may grow to: a smaller one would cap the fetches in flight.
+            let ahead = c.fetch_max().map_err(SourceError::Window)?;
+            forward_network_source(ahead, "s3", &send_then, status, |hand_on| {
                 runtime.block_on(async {
                     let client = c.aws.s3().await;
                     s3::run(c, client, progress.clone(), stop, hand_on).await
@@ -200,7 +203,11 @@ pub fn run_source(
             })?;
         }
         SourceConfig::Sqs(c) => {
-            forward_network_source(c.fetch_concurrency, "sqs", &send_then, status, |hand_on| {
+            let ahead = c.fetch_max().map_err(|detail| SourceError::Queue {
+                url: c.queue_url.clone(),
+                detail,
+            })?;
+            forward_network_source(ahead, "sqs", &send_then, status, |hand_on| {
                 let bad_input = sqs::BadInput { stats, dead_letter };
                 runtime.block_on(sqs::run(c, stop, status, bad_input, hand_on))
             })?;

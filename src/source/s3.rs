@@ -59,7 +59,7 @@ pub struct S3SourceConfig {
 }
 
 fn default_list_concurrency() -> usize {
-    16
+    64
 }
 
 fn default_fetch_concurrency() -> usize {
@@ -113,7 +113,7 @@ impl S3SourceConfig {
             self.list_concurrency,
             1,
             1024,
-            "default 16",
+            "default 64",
         )?;
         Ok(())
     }
@@ -420,22 +420,27 @@ async fn discover(
     });
     let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
     let mut tasks = JoinSet::new();
+    // One request per account and log folder, all at once (up to the listing limit).
     for account in accounts {
-        let (client, bucket, limit) = (client.clone(), config.bucket.clone(), limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let mut found = Vec::new();
-            for log in LOG_FOLDERS {
+        for log in LOG_FOLDERS {
+            let (client, bucket, limit) = (client.clone(), config.bucket.clone(), limit.clone());
+            let account = account.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire().await;
                 let regions = list_folders(&client, &bucket, &format!("{account}{log}/")).await?;
-                found.extend(regions.into_iter().map(|r| RegionPrefix {
-                    account: last_folder(&account).to_string(),
-                    region: last_folder(&r).to_string(),
-                    log,
-                    path: r,
-                }));
-            }
-            Ok::<_, SourceError>(found)
-        });
+                Ok::<_, SourceError>(
+                    regions
+                        .into_iter()
+                        .map(|r| RegionPrefix {
+                            account: last_folder(&account).to_string(),
+                            region: last_folder(&r).to_string(),
+                            log,
+                            path: r,
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            });
+        }
     }
     let mut out = Vec::new();
     while let Some(r) = tasks.join_next().await {
@@ -467,13 +472,21 @@ async fn discover_days(
         tasks.spawn(async move {
             let mut days = Vec::new();
             let year_in = |y: u32| window.day_in_range(y * 10_000 + 101, y * 10_000 + 1231);
-            let _permit = limit.acquire_owned().await;
-            for year in list_folders(&client, &bucket, &p.path).await? {
+            // A slot per request, not per prefix: the three levels of one prefix are three
+            // round trips, and other prefixes' requests go out between them.
+            let list = |folder: String| {
+                let (client, bucket, limit) = (&client, &bucket, &limit);
+                async move {
+                    let _permit = limit.acquire().await;
+                    list_folders(client, bucket, &folder).await
+                }
+            };
+            for year in list(p.path.clone()).await? {
                 let Some(y) = number(&year, 4) else { continue };
                 if !year_in(y) {
                     continue;
                 }
-                for month in list_folders(&client, &bucket, &year).await? {
+                for month in list(year.clone()).await? {
                     let Some(mo) = number(&month, 2) else {
                         continue;
                     };
@@ -481,7 +494,7 @@ async fn discover_days(
                     if !window.day_in_range(first, first + 30) {
                         continue;
                     }
-                    for day in list_folders(&client, &bucket, &month).await? {
+                    for day in list(month.clone()).await? {
                         let Some(d) = number(&day, 2) else { continue };
                         let day = y * 10_000 + mo * 100 + d;
                         if window.day_in(day) {
