@@ -35,10 +35,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 target/tools/bin/s3s-fs --host 127.0.0.1 --port "$port" --access-key bench --secret-key bench "$root" >/dev/null 2>&1 &
 server=$!
+# Both rows go through the proxy: with no delay it is the loopback baseline, without the 40 ms
+# s3s-fs's answers take when the client delays its ACKs (see latency_proxy.rs).
+near=$(free_port)
+target/release/examples/latency_proxy "127.0.0.1:$near" "127.0.0.1:$port" 0 &
+proxy=$!
 slow=$(free_port)
 target/release/examples/latency_proxy "127.0.0.1:$slow" "127.0.0.1:$port" "$latency" &
-proxy=$!
-trap 'kill $server $proxy 2>/dev/null || true' EXIT
+proxy2=$!
+trap 'kill $server $proxy $proxy2 2>/dev/null || true' EXIT
 sleep 1
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 cpu_of() { awk '{ print ($14 + $15) / 100 }' "/proc/$1/stat"; }
@@ -47,7 +52,7 @@ s3="$bin replay s3://bench --path-style -o /dev/null -q --endpoint-url"
 bench "trailhose replay DIR" "$bin replay '$dir/AWSLogs' -o /dev/null -q" "$runs" dir_s
 dir_cpu=$cpu_secs
 c0=$(cpu_of $server)
-bench "replay s3:// (loopback)" "$s3 http://127.0.0.1:$port" "$runs" s3_s
+bench "replay s3:// (loopback)" "$s3 http://127.0.0.1:$near" "$runs" s3_s
 s3_cpu=$cpu_secs
 c1=$(cpu_of $server)
 bench "replay s3:// (+${latency} ms, adaptive)" "$s3 http://127.0.0.1:$slow" "$runs" lat_s
@@ -74,7 +79,7 @@ if [ "${MOTO:-0}" = 1 ]; then
   mport=$(free_port)
   "${TRAILHOSE_MOTO_SERVER:-moto_server}" -H 127.0.0.1 -p "$mport" >/dev/null 2>&1 &
   moto=$!
-  trap 'kill $server $proxy $moto 2>/dev/null || true' EXIT
+  trap 'kill $server $proxy $proxy2 $moto 2>/dev/null || true' EXIT
   sleep 2
   python3 - "$mport" "$dir/AWSLogs" <<'PY'
 import os, sys, urllib.request
