@@ -154,11 +154,6 @@ impl FetchLimit {
             self.shared.debt.fetch_add(shrink - taken, Ordering::AcqRel);
         }
     }
-
-    /// The limit now (for tests and the gauge).
-    pub fn current(&self) -> usize {
-        self.control.lock().map(|c| c.limit.limit).unwrap_or(0)
-    }
 }
 
 impl Finished {
