@@ -784,25 +784,34 @@ topic = "k-out"
             state = work.path().join("state"),
         ),
     );
-    let delivered = |port: u16| -> u64 {
+    let metric = |port: u16, series: &str| -> u64 {
         common::http_get(port, "/metrics")
             .and_then(|(_, body)| {
                 body.lines()
-                    .find(|l| l.starts_with("trailhose_records_out_total{sink=\"kafka_0\"}"))
+                    .find(|l| l.starts_with(series))
                     .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             })
             .unwrap_or(0.0) as u64
     };
+    let delivered = |port: u16| metric(port, "trailhose_records_out_total{sink=\"kafka_0\"}");
+    // Commits the broker answered (librdkafka's auto-commits report in the commit callback).
+    let commits = |port: u16| metric(port, "trailhose_kafka_commits_total ");
     let mut rng = fastrand::Rng::with_seed(5);
     let mut killed_after = Vec::new();
     for round in 0..5 {
         let mut child = spawn_run(&config);
         let target = rng.u64(300..2500);
         let started = Instant::now();
-        while delivered(port) < target && child.try_wait().expect("wait").is_none() {
+        // The kill comes once `target` records are out and the broker has answered one of this
+        // run's commits. CI once saw five rounds commit nothing: commits stalled while the
+        // consumer thread waited on a full channel, and no async commit ever reported back
+        // (librdkafka reports only auto-commits); the wait on the counter checks both.
+        while (delivered(port) < target || commits(port) == 0)
+            && child.try_wait().expect("wait").is_none()
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "round {round}: nothing delivered"
+                "round {round}: nothing delivered and committed"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

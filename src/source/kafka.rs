@@ -5,14 +5,18 @@
 //!
 //! Offsets: per partition, the committed offset is the first offset of the oldest blob not yet
 //! done (delivered or dead-lettered by every sink), so it never passes a pending message, and a
-//! blob that failed holds it where it is. Commits go out every `commit_interval_ms` and at the
-//! end. When the channel to the workers is full, the assignment is paused (and the group still
+//! blob that failed holds it where it is. The consumer thread stores that offset in librdkafka
+//! as it moves (also while it waits on a full channel), librdkafka's auto-commit sends what is
+//! stored every `commit_interval_ms` (so commits go on whatever the consumer thread is doing,
+//! and their results, good or bad, come back through `commit_callback`), and the end and a
+//! revoke commit synchronously. When the channel to the workers is full, the assignment is paused (and the group still
 //! served), so a slow sink slows the consumer instead of filling memory or dropping it from
 //! the group. On a revoke, the revoked partitions' unsent messages are dropped and their blobs
 //! in flight are waited for (up to `rebalance_timeout_ms`); what is done is committed, and the
 //! partitions are forgotten: a late ack for them is ignored, their next owner reads on from
 //! the commit.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -228,7 +232,12 @@ impl KafkaSourceConfig {
                 ("bootstrap.servers", self.brokers.clone()),
                 ("group.id", self.group_id.clone()),
                 ("client.id", "trailhose".into()),
-                ("enable.auto.commit", "false".into()),
+                // Auto-commit sends only what the consumer thread stored (see `store`).
+                ("enable.auto.commit", "true".into()),
+                (
+                    "auto.commit.interval.ms",
+                    self.commit_interval_ms.to_string(),
+                ),
                 ("enable.auto.offset.store", "false".into()),
                 ("auto.offset.reset", reset.into()),
                 (
@@ -278,8 +287,8 @@ struct Track {
     pending: BTreeMap<i64, (i64, Status)>,
     /// The offset after the last done blob below every pending one.
     done_upto: Option<i64>,
-    /// The last offset committed (or being committed).
-    committed: Option<i64>,
+    /// The last offset stored for librdkafka's auto-commit to send.
+    stored: Option<i64>,
     open: Option<Open>,
 }
 
@@ -287,6 +296,11 @@ impl Track {
     /// The offset to commit, if it moved: the first pending blob's first offset, or past the
     /// last done one when none is pending.
     fn commit_point(&mut self) -> Option<i64> {
+        self.point().filter(|p| Some(*p) > self.stored)
+    }
+
+    /// The offset everything before which is done, whether or not it moved.
+    fn point(&mut self) -> Option<i64> {
         while let Some(e) = self.pending.first_entry() {
             if e.get().1 != Status::Done {
                 break;
@@ -294,11 +308,10 @@ impl Track {
             self.done_upto = Some(e.get().0 + 1);
             e.remove();
         }
-        let point = match self.pending.first_key_value() {
+        match self.pending.first_key_value() {
             Some((first, _)) => Some(*first),
             None => self.done_upto,
-        };
-        point.filter(|p| Some(*p) > self.committed)
+        }
     }
 
     fn in_flight(&self) -> bool {
@@ -336,19 +349,36 @@ impl Shared {
             .elapsed()
     }
 
-    /// Offsets that moved, as a commit list (and marked committed).
-    fn due_commits(&self, only: Option<&HashSet<Tp>>) -> TopicPartitionList {
+    /// Offsets that moved since they were last stored, as a list (and marked stored).
+    fn due_commits(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for (tp, track) in self.parts().iter_mut() {
-            if only.is_some_and(|o| !o.contains(tp)) {
-                continue;
-            }
             if let Some(point) = track.commit_point() {
                 if tpl
                     .add_partition_offset(&tp.0, tp.1, Offset::Offset(point))
                     .is_ok()
                 {
-                    track.committed = Some(point);
+                    track.stored = Some(point);
+                }
+            }
+        }
+        tpl
+    }
+
+    /// Every partition's (or the given ones') offset to commit, moved or not: what a final or
+    /// a revoke commits synchronously, whatever auto-commit has sent so far.
+    fn commit_points(&self, only: Option<&HashSet<Tp>>) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, track) in self.parts().iter_mut() {
+            if only.is_some_and(|o| !o.contains(tp)) {
+                continue;
+            }
+            if let Some(point) = track.point() {
+                if tpl
+                    .add_partition_offset(&tp.0, tp.1, Offset::Offset(point))
+                    .is_ok()
+                {
+                    track.stored = Some(point);
                 }
             }
         }
@@ -367,15 +397,25 @@ impl Shared {
     }
 }
 
-fn commit(consumer: &BaseConsumer<SourceContext>, tpl: &TopicPartitionList, mode: CommitMode) {
+/// Stores offsets for librdkafka's auto-commit (local: no request). A partition no longer
+/// assigned is refused, which is right: its next owner reads on from the last commit.
+fn store(consumer: &BaseConsumer<SourceContext>, tpl: &TopicPartitionList) {
+    if tpl.count() > 0 {
+        let _ = consumer.store_offsets(tpl);
+    }
+}
+
+/// Commits now and waits for the answer (the end of a run, a revoke). A manual asynchronous
+/// commit would never report back: librdkafka sends a commit's result to the application only
+/// for its own auto-commits (or to an `offset_commit_cb`, which the safe API does not set), so
+/// periodic commits are auto-commits of stored offsets instead.
+fn commit_now(consumer: &BaseConsumer<SourceContext>, tpl: &TopicPartitionList) {
     if tpl.count() == 0 {
         return;
     }
-    match consumer.commit(tpl, mode) {
-        Ok(()) if matches!(mode, CommitMode::Sync) => {
-            metrics::counter!(m::KAFKA_COMMITS).increment(1)
-        }
-        Ok(()) => {}
+    store(consumer, tpl);
+    match consumer.commit(tpl, CommitMode::Sync) {
+        Ok(()) => metrics::counter!(m::KAFKA_COMMITS).increment(1),
         Err(e) => {
             metrics::counter!(m::KAFKA_COMMIT_ERRORS).increment(1);
             eprintln!("trailhose: kafka source: committing offsets failed: {e} (retried with the next commit)");
@@ -430,8 +470,8 @@ impl ConsumerContext for SourceContext {
         {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let done = self.shared.due_commits(Some(&revoked));
-        commit(consumer, &done, CommitMode::Sync);
+        let done = self.shared.commit_points(Some(&revoked));
+        commit_now(consumer, &done);
         self.shared.parts().retain(|tp, _| !revoked.contains(tp));
     }
 
@@ -459,7 +499,7 @@ impl ConsumerContext for SourceContext {
                         epoch,
                         pending: BTreeMap::new(),
                         done_upto: None,
-                        committed: None,
+                        stored: None,
                         open: None,
                     },
                 );
@@ -504,7 +544,7 @@ impl ConsumerContext for SourceContext {
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
             Ok(()) => metrics::counter!(m::KAFKA_COMMITS).increment(1),
-            // Nothing committed: send these again with the next commit.
+            // Nothing to commit (auto-commit found nothing new stored).
             Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
                 metrics::counter!(m::KAFKA_COMMIT_ERRORS).increment(1);
@@ -512,7 +552,7 @@ impl ConsumerContext for SourceContext {
                 let mut parts = self.shared.parts();
                 for el in offsets.elements() {
                     if let Some(t) = parts.get_mut(&(Arc::from(el.topic()), el.partition())) {
-                        t.committed = None;
+                        t.stored = None;
                     }
                 }
             }
@@ -546,7 +586,7 @@ pub fn run(c: &KafkaSourceConfig, handoff: Handoff<'_>) -> Result<(), SourceErro
         shared: &shared,
         handoff: Some(handoff),
         backlog: Vec::new(),
-        last_commit: Instant::now(),
+        last_store: Cell::new(Instant::now()),
     };
     let idle = c.stop_when_idle_secs.map(Duration::from_secs);
     let stopped = reader.consume(idle);
@@ -563,8 +603,8 @@ pub fn run(c: &KafkaSourceConfig, handoff: Handoff<'_>) -> Result<(), SourceErro
     if shared.parts().values().any(Track::in_flight) && !stopped {
         eprintln!("trailhose: kafka source: some messages were still in flight after source.drain_timeout_ms; their offsets are not committed (they are read again next time)");
     }
-    let done = shared.due_commits(None);
-    commit(&consumer, &done, CommitMode::Sync);
+    let done = shared.commit_points(None);
+    commit_now(&consumer, &done);
     consumer.unsubscribe();
     Ok(())
 }
@@ -578,8 +618,13 @@ struct Reader<'a, 'h> {
     handoff: Option<Handoff<'h>>,
     /// Messages polled while the assignment was paused, read before polling again.
     backlog: Vec<(Tp, i64, Option<Vec<u8>>)>,
-    last_commit: Instant,
+    /// When done offsets were last stored for auto-commit.
+    last_store: Cell<Instant>,
 }
+
+/// How often the consumer thread stores done offsets for librdkafka's auto-commit (storing is
+/// local and cheap; the commit interval is librdkafka's `auto.commit.interval.ms`).
+const STORE_EVERY: Duration = Duration::from_millis(50);
 
 impl Reader<'_, '_> {
     /// Polls and hands on until stopped or idle; true when stopped (by a signal or a failure).
@@ -619,11 +664,15 @@ impl Reader<'_, '_> {
                 None => {}
             }
             self.hand_on_all(wait);
-            if self.last_commit.elapsed() >= Duration::from_millis(self.c.commit_interval_ms) {
-                let due = self.shared.due_commits(None);
-                commit(self.consumer, &due, CommitMode::Async);
-                self.last_commit = Instant::now();
-            }
+            self.store_due();
+        }
+    }
+
+    /// Stores the offsets that moved, at most every `STORE_EVERY`.
+    fn store_due(&self) {
+        if self.last_store.get().elapsed() >= STORE_EVERY {
+            store(self.consumer, &self.shared.due_commits());
+            self.last_store.set(Instant::now());
         }
     }
 
@@ -728,7 +777,9 @@ impl Reader<'_, '_> {
                             paused = Some(assigned);
                         }
                     }
-                    // Keep serving the group (and take what was already fetched).
+                    // Keep serving the group (and take what was already fetched), and keep
+                    // the stored offsets moving as the workers finish what they have.
+                    self.store_due();
                     if let Some(Ok(msg)) = self.consumer.poll(Duration::ZERO) {
                         self.backlog.push((
                             (Arc::from(msg.topic()), msg.partition()),
@@ -755,7 +806,7 @@ mod tests {
             epoch: 0,
             pending: BTreeMap::new(),
             done_upto: None,
-            committed: None,
+            stored: None,
             open: None,
         }
     }
@@ -767,15 +818,17 @@ mod tests {
         t.pending.insert(10, (19, Status::InFlight));
         t.pending.insert(20, (29, Status::InFlight));
         assert_eq!(t.commit_point(), Some(0));
-        t.committed = Some(0);
+        t.stored = Some(0);
         // The second and third are done, the first is not: nothing moves.
         t.pending.get_mut(&10).unwrap().1 = Status::Done;
         t.pending.get_mut(&20).unwrap().1 = Status::Done;
         assert_eq!(t.commit_point(), None);
         t.pending.get_mut(&0).unwrap().1 = Status::Done;
         assert_eq!(t.commit_point(), Some(30));
-        t.committed = Some(30);
+        t.stored = Some(30);
         assert_eq!(t.commit_point(), None);
+        // The end and a revoke commit the point whether or not auto-commit has it already.
+        assert_eq!(t.point(), Some(30));
         // A failed blob holds the commit at its first offset for good.
         t.pending.insert(30, (39, Status::Failed));
         t.pending.insert(45, (50, Status::Done));
