@@ -26,6 +26,7 @@ use super::SourceError;
 use crate::blob::StreamInput;
 use crate::config::check_range;
 use crate::metrics as m;
+use crate::transform::fields::civil_from_unix;
 
 /// `[source] type = "s3"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -451,6 +452,9 @@ async fn discover(
     Ok(out)
 }
 
+/// A window of at most this many days has its day folders read directly: see `discover_days`.
+const DIRECT_DAYS: i64 = 7;
+
 /// The day folders of each prefix inside the window: years, then months, then days, listed
 /// only where they can hold days in range.
 async fn discover_days(
@@ -459,6 +463,19 @@ async fn discover_days(
     prefixes: &[RegionPrefix],
     window: &Window,
 ) -> Result<BTreeMap<Day, Vec<Arc<RegionPrefix>>>, SourceError> {
+    if let Some(days) = window.days(DIRECT_DAYS) {
+        // A short window (an incident, yesterday) names its day folders: listing the year,
+        // month and day levels first would be three round trips per prefix before the first
+        // object, and three requests where one does. A day a prefix lacks is one empty listing.
+        let mut by_day: BTreeMap<Day, Vec<Arc<RegionPrefix>>> = BTreeMap::new();
+        for p in prefixes {
+            let p = Arc::new(p.clone());
+            for day in &days {
+                by_day.entry(*day).or_default().push(p.clone());
+            }
+        }
+        return Ok(by_day);
+    }
     let limit = Arc::new(Semaphore::new(config.list_concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for p in prefixes {
@@ -517,6 +534,25 @@ async fn discover_days(
 }
 
 impl Window {
+    /// The days of a window closed on both ends and at most `max` days long, in order.
+    fn days(&self, max: i64) -> Option<Vec<Day>> {
+        let ((first, _), (last, _)) = (self.start?, self.end?);
+        let midnight = |d: Day| epoch_of(u64::from(d) * 1_000_000);
+        let (from, to) = (midnight(first), midnight(last));
+        let span = (to - from) / 86_400;
+        if !(0..max).contains(&span) {
+            return None;
+        }
+        Some(
+            (0..=span)
+                .map(|i| {
+                    let (y, m, d, ..) = civil_from_unix(from + i * 86_400);
+                    (y * 10_000 + m * 100 + d) as Day
+                })
+                .collect(),
+        )
+    }
+
     /// Whether any day of `[first, last]` is in the window.
     fn day_in_range(&self, first: Day, last: Day) -> bool {
         self.start.is_none_or(|(d, _)| last >= d) && self.end.is_none_or(|(d, _)| first <= d)
@@ -708,5 +744,34 @@ mod tests {
             .unwrap_err()
             .contains("source.start"));
         assert_eq!(epoch_of(19700101000100), 60);
+    }
+
+    #[test]
+    fn a_short_closed_window_names_its_days() {
+        let w = |s: &str, e: &str| Window {
+            start: parse_time_arg(s),
+            end: parse_time_arg(e),
+        };
+        assert_eq!(
+            w("2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z").days(7),
+            Some(vec![20260105])
+        );
+        // Across a month's end and a leap day.
+        assert_eq!(
+            w("2028-02-28", "2028-03-01").days(7),
+            Some(vec![20280228, 20280229, 20280301])
+        );
+        assert_eq!(
+            w("2026-12-31", "2027-01-01").days(7),
+            Some(vec![20261231, 20270101])
+        );
+        // Seven days is the most; longer or open windows are discovered by listing.
+        assert_eq!(w("2026-01-01", "2026-01-07").days(7).map(|d| d.len()), Some(7));
+        assert_eq!(w("2026-01-01", "2026-01-08").days(7), None);
+        let open = Window {
+            start: parse_time_arg("2026-01-01"),
+            end: None,
+        };
+        assert_eq!(open.days(7), None);
     }
 }

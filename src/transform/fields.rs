@@ -162,8 +162,6 @@ pub fn get_str<'a>(record: Value<'a, 'a>, path: &[&str]) -> Option<&'a str> {
     get(record, path)?.into_string()
 }
 
-/// Seconds since the epoch of a CloudTrail time, `2026-01-05T00:03:12Z` (fractional seconds
-/// allowed); `None` for anything else.
 /// Unix seconds as UTC `(year, month, day, hour, minute, second)` (Howard Hinnant's
 /// days-to-civil algorithm: exact over the whole `i64` day range, no table, no allocation).
 pub fn civil_from_unix(epoch: i64) -> (i64, i64, i64, i64, i64, i64) {
@@ -181,6 +179,8 @@ pub fn civil_from_unix(epoch: i64) -> (i64, i64, i64, i64, i64, i64) {
     (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// Seconds since the epoch of a CloudTrail time, `2026-01-05T00:03:12Z` (fractional seconds
+/// allowed); `None` for anything else.
 pub fn parse_event_time(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
