@@ -9,9 +9,9 @@
 //! as it moves (also while it waits on a full channel), librdkafka's auto-commit sends what is
 //! stored every `commit_interval_ms` (so commits go on whatever the consumer thread is doing,
 //! and their results, good or bad, come back through `commit_callback`), and the end and a
-//! revoke commit synchronously. When the channel to the workers is full, the assignment is paused (and the group still
-//! served), so a slow sink slows the consumer instead of filling memory or dropping it from
-//! the group. On a revoke, the revoked partitions' unsent messages are dropped and their blobs
+//! revoke commit synchronously. When the channel to the workers is full, the assignment is
+//! paused (and the group still served), so a slow sink slows the consumer instead of filling
+//! memory or dropping it from the group. On a revoke, the revoked partitions' unsent messages are dropped and their blobs
 //! in flight are waited for (up to `rebalance_timeout_ms`); what is done is committed, and the
 //! partitions are forgotten: a late ack for them is ignored, their next owner reads on from
 //! the commit.

@@ -766,7 +766,10 @@ mod tests {
             Some(vec![20261231, 20270101])
         );
         // Seven days is the most; longer or open windows are discovered by listing.
-        assert_eq!(w("2026-01-01", "2026-01-07").days(7).map(|d| d.len()), Some(7));
+        assert_eq!(
+            w("2026-01-01", "2026-01-07").days(7).map(|d| d.len()),
+            Some(7)
+        );
         assert_eq!(w("2026-01-01", "2026-01-08").days(7), None);
         let open = Window {
             start: parse_time_arg("2026-01-01"),
