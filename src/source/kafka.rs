@@ -351,29 +351,27 @@ impl Shared {
 
     /// Offsets that moved since they were last stored, as a list (and marked stored).
     fn due_commits(&self) -> TopicPartitionList {
-        let mut tpl = TopicPartitionList::new();
-        for (tp, track) in self.parts().iter_mut() {
-            if let Some(point) = track.commit_point() {
-                if tpl
-                    .add_partition_offset(&tp.0, tp.1, Offset::Offset(point))
-                    .is_ok()
-                {
-                    track.stored = Some(point);
-                }
-            }
-        }
-        tpl
+        self.offsets(None, Track::commit_point)
     }
 
     /// Every partition's (or the given ones') offset to commit, moved or not: what a final or
     /// a revoke commits synchronously, whatever auto-commit has sent so far.
     fn commit_points(&self, only: Option<&HashSet<Tp>>) -> TopicPartitionList {
+        self.offsets(only, Track::point)
+    }
+
+    /// The offsets `pick` gives, as a list (and marked stored).
+    fn offsets(
+        &self,
+        only: Option<&HashSet<Tp>>,
+        pick: fn(&mut Track) -> Option<i64>,
+    ) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for (tp, track) in self.parts().iter_mut() {
             if only.is_some_and(|o| !o.contains(tp)) {
                 continue;
             }
-            if let Some(point) = track.point() {
+            if let Some(point) = pick(track) {
                 if tpl
                     .add_partition_offset(&tp.0, tp.1, Offset::Offset(point))
                     .is_ok()
