@@ -127,6 +127,7 @@ const OWNED: &[(&str, &str)] = &[
         "enable.auto.offset.store",
         "trailhose commits an offset only once everything before it is delivered",
     ),
+    ("auto.commit.interval.ms", "use commit_interval_ms"),
     ("queued.max.messages.kbytes", "use prefetch_max_kbytes"),
 ];
 
@@ -847,6 +848,14 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("source.librdkafka.\"enable.auto.commit\""));
+        // The commit interval is auto-commit's interval now: one key for it, not two.
+        let mut bad = c.clone();
+        bad.librdkafka
+            .insert("auto.commit.interval.ms".into(), "100".into());
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("use commit_interval_ms"));
         let mut bad = c.clone();
         bad.topics.clear();
         assert!(bad
