@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::blob::AckToken;
 use crate::decode::{ChunkItem, ForwardedItem};
 use crate::sink::SinkBatch;
+use crate::worker::InputErrors;
 
 /// A chunk is handed on once it holds this many bytes of items (or sooner, before a read that
 /// may block). Small enough that every worker gets some of a stream, large enough that the
@@ -30,6 +31,8 @@ pub struct ChunkJob {
     pub origin: Arc<str>,
     /// A share of the stream's ack token: the stream is acknowledged once every chunk is.
     pub ack: AckToken,
+    /// The stream's error count, shared with its reader and its other chunks.
+    pub errors: Arc<InputErrors>,
     pub bytes: Vec<u8>,
     pub items: Vec<ChunkItem>,
 }
@@ -70,6 +73,7 @@ impl ChunkBuilder {
         order: &Arc<StreamOrder>,
         origin: &Arc<str>,
         ack: &AckToken,
+        errors: &Arc<InputErrors>,
     ) -> ChunkJob {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -78,6 +82,7 @@ impl ChunkBuilder {
             order: order.clone(),
             origin: origin.clone(),
             ack: ack.clone(),
+            errors: errors.clone(),
             bytes: std::mem::take(&mut self.bytes),
             items: std::mem::take(&mut self.items),
         }
@@ -246,16 +251,22 @@ mod tests {
         };
         assert!(!b.push(&item));
         assert!(b.push(&item), "full at CHUNK_BYTES");
-        let (order, origin) = (Arc::new(StreamOrder::new(2)), Arc::from("o"));
-        let ack = AckToken::detached();
-        let job = b.take(&order, &origin, &ack);
+        let (order, origin) = (Arc::new(StreamOrder::new(2)), Arc::<str>::from("o"));
+        let (ack, errors) = (
+            AckToken::detached(),
+            Arc::new(InputErrors::new(origin.clone())),
+        );
+        let job = b.take(&order, &origin, &ack, &errors);
         ack.ack();
         assert_eq!(
             (job.seq, job.items.len(), job.items[1].start),
             (0, 2, CHUNK_BYTES / 2)
         );
         assert!(b.is_empty());
-        assert_eq!(b.take(&order, &origin, &AckToken::detached()).seq, 1);
+        assert_eq!(
+            b.take(&order, &origin, &AckToken::detached(), &errors).seq,
+            1
+        );
         job.ack.ack();
     }
 }

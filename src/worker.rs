@@ -44,6 +44,37 @@ use crate::transform::trail_fields::TrailFields;
 const PRINTED_ERRORS: u64 = 100;
 const PRINTED_ERRORS_PER_INPUT: u64 = 3;
 
+/// The errors of one input, counted across every chunk its decode was split into (a stream's
+/// chunks are decoded on all workers), so the first few are printed and the rest are summed
+/// once for the input, not once per chunk. The sum is printed when the last holder is done
+/// with the input: the reader and every chunk hold one.
+pub struct InputErrors {
+    origin: Arc<str>,
+    count: AtomicU64,
+}
+
+impl InputErrors {
+    pub fn new(origin: Arc<str>) -> Self {
+        InputErrors {
+            origin,
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Drop for InputErrors {
+    fn drop(&mut self) {
+        let errors = *self.count.get_mut();
+        if errors > PRINTED_ERRORS_PER_INPUT {
+            eprintln!(
+                "trailhose: error: {}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
+                self.origin,
+                errors - PRINTED_ERRORS_PER_INPUT
+            );
+        }
+    }
+}
+
 /// What every worker shares.
 pub struct WorkerShared {
     pub stats: Arc<RunStats>,
@@ -158,6 +189,7 @@ fn run_chunk(decoder: &mut BlobDecoder, job: ChunkJob, shared: &WorkerShared) {
         order,
         origin,
         ack,
+        errors,
         bytes,
         items,
     } = job;
@@ -169,11 +201,12 @@ fn run_chunk(decoder: &mut BlobDecoder, job: ChunkJob, shared: &WorkerShared) {
     let mut complete = !shared.stop.load(Ordering::Relaxed);
     if complete {
         let mut out = BlobOutput::new(shared, &ack, origin.clone());
+        out.errors = errors;
         out.collected = Some(Vec::new());
         decoder.decode_items(&origin, &bytes, &items, &mut out);
         out.flush();
         outputs = out.collected.take().unwrap_or_default();
-        complete = out.complete && out.finish_errors(&origin);
+        complete = out.complete && out.finish_errors();
     }
     drop(bytes);
     // Abandoned chunks are deposited too (empty): later chunks must not wait for them.
@@ -332,7 +365,7 @@ fn decode_blob(
             out.complete = false;
         }
     }
-    if !out.finish_errors(&origin) {
+    if !out.finish_errors() {
         out.complete = false;
     }
     out.position(stats.compressed_bytes, stats.decompressed_bytes);
@@ -395,8 +428,8 @@ struct BlobOutput<'a> {
     records: u64,
     /// False once a batch could not be handed to some sink.
     complete: bool,
-    /// Errors in this input so far.
-    errors: u64,
+    /// Errors in this input so far (shared by the chunks a stream's decode is split into).
+    errors: Arc<InputErrors>,
     /// Some of this input's bytes went to the dead-letter output (flushed before the ack).
     dead_lettered: bool,
     /// Records dropped by a filter since the last batch.
@@ -418,6 +451,7 @@ struct BlobOutput<'a> {
 
 impl<'a> BlobOutput<'a> {
     fn new(shared: &'a WorkerShared, ack: &'a AckToken, origin: Arc<str>) -> Self {
+        let errors = Arc::new(InputErrors::new(origin.clone()));
         BlobOutput {
             shared,
             ack,
@@ -429,7 +463,7 @@ impl<'a> BlobOutput<'a> {
             scratch: Scratch::default(),
             records: 0,
             complete: true,
-            errors: 0,
+            errors,
             dead_lettered: false,
             dropped: 0,
             methods: [0; Method::ALL.len()],
@@ -446,16 +480,10 @@ impl<'a> BlobOutput<'a> {
         }
     }
 
-    /// Says how many of this input's errors went unprinted, and gets its bad bytes to the
-    /// dead-letter file before the input is acknowledged (an SQS message deleted, a checkpoint
-    /// moved past it): a crash after the ack must not lose them. False if that failed.
-    fn finish_errors(&mut self, origin: &str) -> bool {
-        if self.errors > PRINTED_ERRORS_PER_INPUT {
-            eprintln!(
-                "trailhose: error: {origin}: {} more errors in this input (all in the dead-letter output and trailhose_errors_total)",
-                self.errors - PRINTED_ERRORS_PER_INPUT
-            );
-        }
+    /// Gets this input's bad bytes to the dead-letter file before the input is acknowledged
+    /// (an SQS message deleted, a checkpoint moved past it): a crash after the ack must not
+    /// lose them. False if that failed.
+    fn finish_errors(&mut self) -> bool {
         if self.dead_lettered {
             if let Some(dl) = &self.shared.dead_letter {
                 if let Err(e) = dl.flush() {
@@ -812,7 +840,12 @@ impl PipelinedOutput<'_, '_> {
             return;
         }
         let shared = self.out.shared;
-        let job = self.chunk.take(&self.order, &self.out.origin, self.out.ack);
+        let job = self.chunk.take(
+            &self.order,
+            &self.out.origin,
+            self.out.ack,
+            &self.out.errors,
+        );
         loop {
             crossbeam_channel::select! {
                 send(self.order.permits(), ()) -> sent => {
@@ -910,13 +943,13 @@ impl RecordOutput for BlobOutput<'_> {
         let s = &self.shared.stats;
         RunStats::add(&s.errors, 1);
         metrics::counter!(m::ERRORS, "kind" => error.kind.label()).increment(1);
-        self.errors += 1;
+        let nth = self.errors.count.fetch_add(1, Ordering::Relaxed) + 1;
         // Stream-level errors say why the garbled records before them happened: always shown.
         let stream_level = matches!(
             error.kind,
             ErrorKind::GzipCorrupt | ErrorKind::GzipTruncated | ErrorKind::Io
         );
-        let printed = if self.errors <= PRINTED_ERRORS_PER_INPUT || stream_level {
+        let printed = if nth <= PRINTED_ERRORS_PER_INPUT || stream_level {
             self.shared.printed_errors.fetch_add(1, Ordering::Relaxed)
         } else {
             u64::MAX

@@ -38,6 +38,18 @@ fn replay(
     extra: &[&str],
     work: &Path,
 ) -> (Vec<u8>, Vec<String>) {
+    let (out, letters, _) = replay_with_stderr(input, stdin, workers, extra, work);
+    (out, letters)
+}
+
+/// `replay`, with what the run printed on stderr.
+fn replay_with_stderr(
+    input: &str,
+    stdin: Option<&[u8]>,
+    workers: &str,
+    extra: &[&str],
+    work: &Path,
+) -> (Vec<u8>, Vec<String>, String) {
     let (out, dl) = (
         work.join(format!("out-{workers}.ndjson")),
         work.join(format!("dl-{workers}.ndjson")),
@@ -58,7 +70,7 @@ fn replay(
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     let mut letters: Vec<String> = dead_letters(&dl).iter().map(canonical).collect();
     letters.sort();
-    (std::fs::read(&out).expect("output"), letters)
+    (std::fs::read(&out).expect("output"), letters, stderr(&run))
 }
 
 #[test]
@@ -82,8 +94,10 @@ fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
     );
     let work = tempfile::tempdir().expect("tempdir");
     let exact = ["--no-dedupe"];
-    let (alone, alone_letters) = replay("-", Some(&stream), "1", &exact, work.path());
-    let (all, all_letters) = replay("-", Some(&stream), "4", &exact, work.path());
+    let (alone, alone_letters, alone_said) =
+        replay_with_stderr("-", Some(&stream), "1", &exact, work.path());
+    let (all, all_letters, all_said) =
+        replay_with_stderr("-", Some(&stream), "4", &exact, work.path());
     let lines = alone.iter().filter(|&&b| b == b'\n').count();
     assert!(lines >= 40_000 + 2 * bad, "{lines} lines");
     assert!(
@@ -96,6 +110,29 @@ fn one_stream_decoded_by_every_worker_writes_what_one_worker_writes_in_order() {
         let v: serde_json::Value = serde_json::from_str(letter).expect("json");
         assert_eq!(v["origin"], "stdin", "{v}");
         assert!(v["offset"].as_u64().is_some_and(|o| o > 0), "{v}");
+    }
+    // The input's first three errors are printed and the rest summed once, however many
+    // chunks and workers its records were decoded in (chunks once each printed their own
+    // three, and summed nothing).
+    assert!(2 * bad > 3, "too few errors to sum");
+    for said in [&alone_said, &all_said] {
+        let printed = said
+            .lines()
+            .filter(|l| l.starts_with("trailhose: error: stdin: ") && l.contains(" at byte "))
+            .count();
+        let summed: Vec<&str> = said
+            .lines()
+            .filter(|l| l.contains("more errors in this input"))
+            .collect();
+        assert_eq!(printed, 3, "{said}");
+        assert_eq!(summed.len(), 1, "{said}");
+        assert!(
+            summed[0].starts_with(&format!(
+                "trailhose: error: stdin: {} more errors in this input",
+                2 * bad - 3
+            )),
+            "{said}"
+        );
     }
 
     // The same bytes as one file on disk: too large to read whole, it is streamed and
