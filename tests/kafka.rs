@@ -638,6 +638,8 @@ group_id = "crashy"
 stop_when_idle_secs = 5
 blob_max_messages = 20
 commit_interval_ms = 200
+# The restart waits for the killed member's session to expire (librdkafka's default 45 s).
+librdkafka = {{ "session.timeout.ms" = "10000" }}
 [pipeline]
 batch_bytes = 16384
 channel_batches = 1
@@ -784,6 +786,9 @@ group_id = "killed"
 stop_when_idle_secs = 5
 blob_max_messages = 50
 commit_interval_ms = 200
+# Each restart waits for the killed member's session to expire (librdkafka's default 45 s:
+# some 70 s a round on tansu).
+librdkafka = {{ "session.timeout.ms" = "10000" }}
 [pipeline]
 batch_bytes = 65536
 channel_batches = 2
