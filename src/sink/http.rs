@@ -613,7 +613,7 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     }
 }
 
-fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

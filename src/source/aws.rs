@@ -42,11 +42,15 @@ impl AwsConfig {
 
     /// An S3 client.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let shared = self.load().await;
+        self.s3_from(&self.load().await)
+    }
+
+    /// An S3 client from configuration already loaded.
+    pub fn s3_from(&self, shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         // Log files are gzip with their own CRC (checked when inflated) and, for a trail,
         // SHA-256 hashes in its digests (`trailhose verify`): a second checksum per GET would
         // only cost CPU.
-        let conf = aws_sdk_s3::config::Builder::from(&shared)
+        let conf = aws_sdk_s3::config::Builder::from(shared)
             .force_path_style(self.path_style)
             .response_checksum_validation(
                 aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::Client;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::object_gets::ObjectGets;
 use super::s3::{fetch_into, CHUNKS_AHEAD};
 use crate::blob::StreamInput;
 use crate::metrics as m;
@@ -88,7 +88,7 @@ impl FetchLimit {
     /// the body arrives through the returned input as it is read. None once the run is over.
     pub async fn fetch(
         &self,
-        client: &Client,
+        gets: &ObjectGets,
         bucket: &Arc<str>,
         key: &str,
     ) -> Option<StreamInput> {
@@ -101,14 +101,14 @@ impl FetchLimit {
             tokio::time::sleep(pause).await;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
-        let (client, bucket, key, shared) = (
-            client.clone(),
+        let (gets, bucket, key, shared) = (
+            gets.clone(),
             bucket.clone(),
             key.to_string(),
             self.shared.clone(),
         );
         tokio::spawn(async move {
-            fetch_into(&client, &bucket, &key, tx).await;
+            fetch_into(&gets, &bucket, &key, tx).await;
             shared.give_back(permit);
         });
         Some(StreamInput::new(rx))

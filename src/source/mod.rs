@@ -6,6 +6,7 @@ pub mod aws;
 pub mod dir;
 pub mod fetch_limit;
 pub mod kafka;
+pub mod object_gets;
 pub mod progress;
 pub mod s3;
 pub mod sqs;
@@ -197,8 +198,8 @@ pub fn run_source(
             let ahead = c.fetch_max().map_err(SourceError::Window)?;
             forward_network_source(ahead, "s3", &send_then, status, |hand_on| {
                 runtime.block_on(async {
-                    let client = c.aws.s3().await;
-                    s3::run(c, client, progress.clone(), stop, hand_on).await
+                    let gets = object_gets::ObjectGets::new(&c.aws).await;
+                    s3::run(c, gets, progress.clone(), stop, hand_on).await
                 })
             })?;
         }

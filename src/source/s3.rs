@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::aws::{error_text, AwsConfig};
 use super::fetch_limit::FetchLimit;
+use super::object_gets::ObjectGets;
 use super::progress::InputProgress;
 use super::trail_layout::{
     is_account, is_org, key_time, last_folder, parse_time_arg, Day, RegionPrefix,
@@ -287,15 +288,16 @@ pub type HandOn = tokio::sync::mpsc::Sender<Handed>;
 /// Replays the bucket: lists, orders, fetches, and calls `emit` for each object in order.
 pub async fn run(
     config: &S3SourceConfig,
-    client: Client,
+    gets: ObjectGets,
     progress: Arc<InputProgress>,
     stop: &AtomicBool,
     emit: HandOn,
 ) -> Result<(), SourceError> {
+    let client = gets.sdk().clone();
     let window = config.window().map_err(SourceError::Window)?;
     let base = normalize_prefix(&config.prefix);
     let ctx = Fetcher {
-        client: client.clone(),
+        gets,
         bucket: Arc::from(config.bucket.as_str()),
         limit: FetchLimit::new(
             config.fetch_concurrency,
@@ -614,7 +616,7 @@ async fn list_day(
 
 /// Starts fetches, each behind a slot of the adaptive fetch limit.
 struct Fetcher {
-    client: Client,
+    gets: ObjectGets,
     bucket: Arc<str>,
     limit: FetchLimit,
 }
@@ -622,7 +624,7 @@ struct Fetcher {
 impl Fetcher {
     /// Starts fetching `o` and hands it on; false when the run is stopping.
     async fn hand_on(&self, o: Listed, progress: &Arc<InputProgress>, emit: &HandOn) -> bool {
-        let Some(input) = self.limit.fetch(&self.client, &self.bucket, &o.key).await else {
+        let Some(input) = self.limit.fetch(&self.gets, &self.bucket, &o.key).await else {
             return false;
         };
         progress.started(&o.prefix_id, &o.key, o.time);
@@ -647,17 +649,18 @@ impl Fetcher {
 /// the worker reading it reports it (and the object is not acknowledged). Counted in
 /// `trailhose_s3_fetches_in_flight` while it runs, for every source that fetches (S3, SQS).
 pub async fn fetch_into(
-    client: &Client,
+    gets: &ObjectGets,
     bucket: &str,
     key: &str,
     tx: tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
 ) {
     metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).increment(1.0);
-    stream_object(client, bucket, key, tx).await;
+    gets.get(bucket, key, tx).await;
     metrics::gauge!(m::S3_FETCHES_IN_FLIGHT).decrement(1.0);
 }
 
-async fn stream_object(
+/// A GET through the SDK (see `object_gets` for where it is used).
+pub(super) async fn stream_object(
     client: &Client,
     bucket: &str,
     key: &str,

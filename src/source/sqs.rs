@@ -280,7 +280,7 @@ pub async fn run(
     emit: HandOn,
 ) -> Result<(), SourceError> {
     let sqs = config.aws.sqs().await;
-    let s3 = config.aws.s3().await;
+    let s3 = super::object_gets::ObjectGets::new(&config.aws).await;
     // Checked once at start: a wrong queue is a start-up error, not a silent idle loop.
     sqs.get_queue_attributes()
         .queue_url(&config.queue_url)
