@@ -202,12 +202,36 @@ fn one_big_file_killed_mid_stream_is_written_exactly_once() {
             ));
         c
     };
+    // Kill moments scale with this machine's speed: a fixed window let a fast CI machine
+    // finish the file before the third kill. A dry run, timed from its first output to its
+    // end, gives the whole file's time; each kill falls within the first 30% of it, so three
+    // cuts cannot finish the file and at least three of six rounds are cut mid-file.
+    let dry = work.path().join("dry");
+    let dry_output = dry.join("out.ndjson");
+    std::fs::create_dir_all(&dry).expect("dry dir");
+    let mut dry_run = state_replay(&big, &dry.join("st"), &dry_output);
+    dry_run
+        .args(["--commit-interval-ms", "20", "--workers", "3"])
+        .stderr(Stdio::null());
+    let mut child = dry_run.spawn().expect("dry run");
+    while std::fs::metadata(&dry_output).map_or(0, |m| m.len()) == 0
+        && child.try_wait().expect("wait").is_none()
+    {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let first_output = std::time::Instant::now();
+    assert_eq!(
+        child.wait().expect("wait").code(),
+        Some(0),
+        "the dry run failed"
+    );
+    let whole_file = first_output.elapsed();
     let kills = kill_and_rerun(
         &command,
         &output,
         work.path(),
         6,
-        Duration::from_millis(300),
+        whole_file.mul_f64(0.3).max(Duration::from_millis(1)),
     );
     assert!(
         kills.killed >= 3,
