@@ -357,18 +357,7 @@ impl HttpClient {
         compression: BodyCompression,
         credentials_budget: Duration,
     ) -> Result<HttpClient, String> {
-        let config = tls_client_config(tls)?;
-        // TCP_NODELAY: a request's head and body may go out in two writes, and Nagle would
-        // hold the second back for the server's delayed ACK (40 ms a request).
-        let mut tcp = HttpConnector::new();
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
+        let connector = https_connector(tls_client_config(tls)?, true, None);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -610,6 +599,30 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
             let _ = enc.write_all(body);
             enc.finish().unwrap_or_default()
         }
+    }
+}
+
+/// The connector every HTTP client of trailhose uses (the sinks', the S3 GETs'): `http://` or
+/// `https://` with `tls`, HTTP/2 where asked. TCP_NODELAY: a request's (or an answer's) head
+/// and body may go out in two writes, and Nagle would hold the second back for the peer's
+/// delayed ACK (40 ms a request).
+pub(crate) fn https_connector(
+    tls: rustls::ClientConfig,
+    http2: bool,
+    connect_timeout: Option<Duration>,
+) -> HttpsConnector<HttpConnector> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(connect_timeout);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1();
+    if http2 {
+        builder.enable_http2().wrap_connector(tcp)
+    } else {
+        builder.wrap_connector(tcp)
     }
 }
 

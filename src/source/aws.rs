@@ -83,8 +83,7 @@ impl aws_sdk_s3::config::Intercept for SlowDownCounter {
         _: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
         if context.response().status().as_u16() == 503 {
-            super::fetch_limit::SLOWDOWNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::counter!(crate::metrics::S3_SLOWDOWNS).increment(1);
+            super::fetch_limit::count_slowdown();
         }
         Ok(())
     }

@@ -44,9 +44,16 @@ const REST_AFTER_NO_GAIN: u32 = 20;
 /// Windows growth rests after a SlowDown.
 const REST_AFTER_SLOWDOWN: u32 = 8;
 
-/// `503 SlowDown` answers seen by every S3 client of this process (an SDK interceptor counts
-/// them, see `aws::SlowDownCounter`; the SDK itself retries them).
+/// `503 SlowDown` answers seen by every S3 client of this process, counted by
+/// `count_slowdown` (the SDK's through `aws::SlowDownCounter`, the direct GETs in
+/// `object_gets`; both retry them).
 pub static SLOWDOWNS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one `503 SlowDown` answer, for the limit's back-off and the metric.
+pub fn count_slowdown() {
+    SLOWDOWNS.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(m::S3_SLOWDOWNS).increment(1);
+}
 
 /// The fetch slots of one source, shared by the task that starts fetches and the fetches.
 pub struct FetchLimit {

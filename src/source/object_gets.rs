@@ -36,6 +36,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::aws::{error_text, AwsConfig};
 use crate::metrics as m;
+use crate::sink::retry::Backoff;
 
 /// Credentials are refreshed this long before they expire (the SDK's own cache uses 5 min).
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
@@ -47,9 +48,11 @@ const BODY_STALL: Duration = Duration::from_secs(30);
 /// How long connecting may take (the SDK's default connect timeout is 3.1 s).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The SDK's standard retry policy: the first backoff is at most 1 s, the longest 20 s.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(20);
+/// The SDK's standard retry policy: full jitter, the first wait at most 1 s, the longest 20 s.
+const BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(20),
+};
 
 /// An error answer's body is read up to this many bytes, for its code and message.
 const ERROR_BODY_MAX: usize = 16 * 1024;
@@ -131,17 +134,8 @@ impl Direct {
         region: String,
     ) -> Option<Direct> {
         let tls = crate::sink::http::tls_client_config(&Default::default()).ok()?;
-        // TCP_NODELAY: a server that writes an answer's head and body apart would otherwise
-        // meet Nagle's algorithm and the delayed ACK (40 ms a GET).
-        let mut tcp = HttpConnector::new();
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        // HTTP/1.1 only: S3 speaks nothing else.
+        let connector = crate::sink::http::https_connector(tls, false, Some(CONNECT_TIMEOUT));
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(20))
             .build(connector);
@@ -225,9 +219,7 @@ impl Direct {
                 Ok(r) => {
                     let status = r.status();
                     if status == StatusCode::SERVICE_UNAVAILABLE {
-                        super::fetch_limit::SLOWDOWNS
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        metrics::counter!(m::S3_SLOWDOWNS).increment(1);
+                        super::fetch_limit::count_slowdown();
                     }
                     let detail = error_answer(status, r.into_body()).await;
                     (transient(status), detail)
@@ -236,7 +228,7 @@ impl Direct {
             };
             match retry {
                 (true, _) if attempt < self.max_attempts => {
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(BACKOFF.delay(attempt - 1)).await;
                     attempt += 1;
                 }
                 (_, detail) => {
@@ -370,14 +362,6 @@ fn transient(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
-/// The SDK's standard backoff: a random fraction of 1 s doubled per attempt, at most 20 s.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX);
-    ceiling.mul_f64(fastrand::f64())
-}
-
 /// An error answer as one line: S3's code and message from its XML body, else the status.
 async fn error_answer(status: StatusCode, body: hyper::body::Incoming) -> String {
     let limited = http_body_util::Limited::new(body, ERROR_BODY_MAX);
@@ -488,11 +472,9 @@ mod tests {
 
     #[test]
     fn backoff_stays_under_its_ceiling() {
-        for attempt in 1..10 {
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(1 << (attempt - 1))
-                .min(BACKOFF_MAX);
-            assert!(backoff(attempt) <= ceiling);
+        for attempt in 1..10u32 {
+            let ceiling = Duration::from_secs(1 << (attempt - 1)).min(Duration::from_secs(20));
+            assert!(BACKOFF.delay(attempt - 1) <= ceiling);
         }
     }
 }
