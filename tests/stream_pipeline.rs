@@ -194,12 +194,16 @@ fn one_big_file_killed_mid_stream_is_written_exactly_once() {
     assert!(all.len() >= 60_000, "{} ids", all.len());
 
     let (state, output) = (work.path().join("st"), work.path().join("out.ndjson"));
+    let replay_into = |state: &Path, output: &Path| {
+        let mut c = state_replay(&big, state, output);
+        c.args(["--commit-interval-ms", "20", "--workers", "3"]);
+        c
+    };
     let command = |stderr_to: &Path| {
-        let mut c = state_replay(&big, &state, &output);
-        c.args(["--commit-interval-ms", "20", "--workers", "3"])
-            .stderr(Stdio::from(
-                std::fs::File::create(stderr_to).expect("stderr file"),
-            ));
+        let mut c = replay_into(&state, &output);
+        c.stderr(Stdio::from(
+            std::fs::File::create(stderr_to).expect("stderr file"),
+        ));
         c
     };
     // Kill moments scale with this machine's speed: a fixed window let a fast CI machine
@@ -209,16 +213,11 @@ fn one_big_file_killed_mid_stream_is_written_exactly_once() {
     let dry = work.path().join("dry");
     let dry_output = dry.join("out.ndjson");
     std::fs::create_dir_all(&dry).expect("dry dir");
-    let mut dry_run = state_replay(&big, &dry.join("st"), &dry_output);
-    dry_run
-        .args(["--commit-interval-ms", "20", "--workers", "3"])
-        .stderr(Stdio::null());
-    let mut child = dry_run.spawn().expect("dry run");
-    while std::fs::metadata(&dry_output).map_or(0, |m| m.len()) == 0
-        && child.try_wait().expect("wait").is_none()
-    {
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    let mut child = replay_into(&dry.join("st"), &dry_output)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dry run");
+    wait_for_output(&mut child, &dry_output, 0);
     let first_output = std::time::Instant::now();
     assert_eq!(
         child.wait().expect("wait").code(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// How many times each event id occurs in an NDJSON file (which must end with a whole line).
@@ -73,6 +73,18 @@ pub struct Kills {
 /// after `output` first changes (a fixed clock would kill the later, shorter runs after they
 /// finish), then once more to its end, which must exit 0. The moments come from
 /// `TRAILHOSE_CRASH_SEED` when set (the seed is printed, so a failure can be repeated).
+/// Waits until `output` holds more than `before` bytes, `child` has exited, or a minute has
+/// passed.
+pub fn wait_for_output(child: &mut Child, output: &Path, before: u64) {
+    let started = Instant::now();
+    while std::fs::metadata(output).map_or(0, |m| m.len()) == before
+        && started.elapsed() < Duration::from_secs(60)
+        && child.try_wait().expect("wait").is_none()
+    {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 pub fn kill_and_rerun(
     command: &dyn Fn(&Path) -> Command,
     output: &Path,
@@ -92,13 +104,7 @@ pub fn kill_and_rerun(
         let log = logs.join(format!("run-{round}.stderr"));
         let before = size();
         let mut child = command(&log).spawn().expect("start");
-        let started = Instant::now();
-        while size() == before
-            && started.elapsed() < Duration::from_secs(60)
-            && child.try_wait().expect("wait").is_none()
-        {
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        wait_for_output(&mut child, output, before);
         let moment = Instant::now() + max_delay.mul_f64(rng.f64());
         while Instant::now() < moment && child.try_wait().expect("wait").is_none() {
             std::thread::sleep(Duration::from_micros(200));
