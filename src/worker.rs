@@ -26,7 +26,7 @@ use crate::transform::attribution::Actor;
 use crate::transform::attribution::{event_time, issued_key, AttributionTable, Method};
 use crate::transform::dedupe::{event_id_bits, DedupeTable};
 use crate::transform::ecs::write_ecs_line;
-use crate::transform::enrich::{source_kind, write_enrichment};
+use crate::transform::enrich::{source_of, write_enrichment};
 use crate::transform::fields::{clean_json_text, RecordView};
 use crate::transform::filter::DropReason;
 use crate::transform::filter::FilterConfig;
@@ -621,18 +621,18 @@ impl<'a> BlobOutput<'a> {
                 .push((self.records as usize, self.origin.clone()));
         }
         self.records += 1;
-        // Location and resources are looked up once for all formats.
-        let geo = enriched.and_then(|e| {
-            let ip = e.view.source_ip?.parse().ok()?;
-            shared.geoip.as_ref()?.answer(ip)
-        });
+        // The source, location and resources are looked up once for all formats.
+        let source = enriched.map(|e| source_of(e.view.source_ip));
+        let geo = source
+            .and_then(|(_, ip)| ip)
+            .and_then(|ip| shared.geoip.as_ref()?.answer(ip));
         let resources = enriched
             .map(|e| extract_resources(e.view))
             .unwrap_or_default();
         let findings = Findings {
             actor: enriched.map(|e| e.actor),
             noise: enriched.map(|e| e.noise),
-            source_kind: enriched.map(|e| source_kind(e.view.source_ip)),
+            source_kind: source.map(|(kind, _)| kind),
             geo: geo.as_deref(),
             resources: &resources,
         };
@@ -658,7 +658,8 @@ impl<'a> BlobOutput<'a> {
             if *format == Format::Raw {
                 match enriched {
                     Some(e) => write_enriched_line(buf, bytes, has_whitespace, |o| {
-                        write_enrichment(o, e.view, e.actor, e.noise, geo.as_deref(), &resources)
+                        let kind = findings.source_kind.unwrap_or("none");
+                        write_enrichment(o, kind, e.actor, e.noise, geo.as_deref(), &resources)
                     }),
                     None => write_raw_line(buf, bytes, has_whitespace),
                 }

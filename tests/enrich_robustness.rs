@@ -102,7 +102,7 @@ proptest! {
             let mut out = Vec::new();
             let noise = classify_noise(&view);
             let resources = extract_resources(&view);
-            write_enrichment(&mut out, &view, &actor, &noise, None, &resources);
+            write_enrichment(&mut out, source_kind(view.source_ip), &actor, &noise, None, &resources);
             let e: Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
             prop_assert!(e["actor"]["principal_type"].is_string());
             prop_assert!(e["resources"].as_array().is_some_and(|r| r.len() <= 64));

@@ -2,27 +2,39 @@
 //! it is noise (`noise`) and what it touched (`resources`). Built from the parsed record and
 //! written as JSON bytes, to be spliced into the raw output; never rebuilds the record.
 
+use std::net::IpAddr;
+
 use super::attribution::Actor;
-use super::fields::{write_json_str, RecordView};
+use super::fields::write_json_str;
 use super::geoip::GeoAnswer;
 use super::noise::Noise;
 
 /// What `sourceIPAddress` holds.
 pub fn source_kind(source_ip: Option<&str>) -> &'static str {
+    source_of(source_ip).0
+}
+
+/// What `sourceIPAddress` holds and, when it is an address, the address: parsed once for the
+/// kind and the GeoIP lookup.
+pub fn source_of(source_ip: Option<&str>) -> (&'static str, Option<IpAddr>) {
     match source_ip {
-        Some("AWS Internal") => "aws_internal",
-        Some(s) if s.parse::<std::net::IpAddr>().is_ok() => "ip",
-        Some(s) if s.ends_with(".amazonaws.com") || s.ends_with(".aws.internal") => "aws_service",
-        Some(_) => "other",
-        None => "none",
+        Some("AWS Internal") => ("aws_internal", None),
+        Some(s) => match s.parse::<IpAddr>() {
+            Ok(ip) => ("ip", Some(ip)),
+            Err(_) if s.ends_with(".amazonaws.com") || s.ends_with(".aws.internal") => {
+                ("aws_service", None)
+            }
+            Err(_) => ("other", None),
+        },
+        None => ("none", None),
     }
 }
 
-/// Writes the `enrichment` object for `record` (whose actor, noise, location and resources
-/// are already known).
+/// Writes the `enrichment` object for a record whose source kind (`source_of`), actor, noise,
+/// location and resources are already known.
 pub fn write_enrichment(
     out: &mut Vec<u8>,
-    record: &RecordView<'_>,
+    kind: &'static str,
     actor: &Actor,
     noise: &Noise,
     geo: Option<&GeoAnswer>,
@@ -31,7 +43,6 @@ pub fn write_enrichment(
     out.extend_from_slice(b"{\"actor\":");
     actor.write_json(out);
     out.extend_from_slice(b",\"source\":{\"kind\":\"");
-    let kind = source_kind(record.source_ip);
     out.extend_from_slice(kind.as_bytes());
     out.push(b'"');
     if let Some(geo) = geo {
@@ -64,6 +75,7 @@ pub fn write_enrichment(
 mod tests {
     use super::*;
     use crate::transform::attribution::{AttributionLimits, AttributionTable};
+    use crate::transform::fields::RecordView;
     use crate::transform::noise::classify_noise;
 
     #[test]
@@ -84,7 +96,15 @@ mod tests {
         let mut out = Vec::new();
         let actor = AttributionTable::new(AttributionLimits::default()).attribute(&v);
         let resources = crate::transform::resources::extract_resources(&v);
-        write_enrichment(&mut out, &v, &actor, &classify_noise(&v), None, &resources);
+        let kind = source_kind(v.source_ip);
+        write_enrichment(
+            &mut out,
+            kind,
+            &actor,
+            &classify_noise(&v),
+            None,
+            &resources,
+        );
         let e: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(e["actor"]["principal"], "x\"y");
         assert_eq!(e["actor"]["principal_type"], "AWSService");

@@ -709,21 +709,21 @@ fn write_account_change(d: &mut DocWriter<'_>, f: &TrailFields<'_>) {
 }
 
 fn write_location(d: &mut DocWriter<'_>, geo: &super::geoip::GeoAnswer) {
-    if !geo.has_geo() && geo.as_organization.is_none() {
+    if !geo.has_geo() && geo.as_organization().is_none() {
         return;
     }
     d.open("location");
-    d.opt_str("city", geo.city_name.as_deref());
-    d.opt_str("continent", geo.continent_name.as_deref());
-    d.opt_str("country", geo.country_iso_code.as_deref());
-    d.opt_str("region", geo.region_iso_code.as_deref());
-    d.opt_str("postal_code", geo.postal_code.as_deref());
-    if let Some((lat, lon)) = geo.location {
+    d.opt_str("city", geo.city_name());
+    d.opt_str("continent", geo.continent_name());
+    d.opt_str("country", geo.country_iso_code());
+    d.opt_str("region", geo.region_iso_code());
+    d.opt_str("postal_code", geo.postal_code());
+    if let Some((lat, lon)) = geo.location() {
         // OCSF coordinates are [longitude, latitude], as GeoJSON.
         d.key("coordinates");
         let _ = write!(d.out, "[{lon:?},{lat:?}]");
     }
-    d.opt_str("isp", geo.as_organization.as_deref());
+    d.opt_str("isp", geo.as_organization());
     d.close();
 }
 
@@ -898,7 +898,7 @@ fn write_unmapped(
     }
     d.open("trailhose");
     if let Some(geo) = find.geo {
-        if let Some(n) = geo.as_number {
+        if let Some(n) = geo.as_number() {
             d.int("source_as_number", n as i64);
         }
     }
