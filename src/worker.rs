@@ -2,6 +2,8 @@
 //! thread, from gunzip to serialized batches handed to every sink. One worker per core; no
 //! per-event hand-off between threads.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
+use crate::decode::parse::RecordParser;
 use crate::decode::split::SplitLimits;
 use crate::decode::{
     BlobDecoder, DecodeError, ErrorKind, ForwardedItem, Record, RecordOutput, Skipped,
@@ -371,7 +374,9 @@ fn decode_blob(
     out.position(stats.compressed_bytes, stats.decompressed_bytes);
     out.report_progress();
     metrics::histogram!(m::BLOB_SECONDS).record(started.elapsed().as_secs_f64());
-    if out.complete && !shared.stop.load(Ordering::Relaxed) {
+    let complete = out.complete;
+    drop(out);
+    if complete && !shared.stop.load(Ordering::Relaxed) {
         ack.ack();
     }
 }
@@ -408,6 +413,12 @@ impl<R: Read> Read for StopAwareReader<'_, R> {
         }
         self.inner.read(buf)
     }
+}
+
+thread_local! {
+    /// Each worker's parser of held records let out of the reorder window, kept between
+    /// inputs: a fresh parse allocated (and the kernel zeroed) its buffers per record.
+    static RELEASE_PARSER: RefCell<RecordParser> = RefCell::new(RecordParser::new());
 }
 
 /// Collects one blob's records into batches and hands them to every sink.
@@ -447,6 +458,8 @@ struct BlobOutput<'a> {
     delivered_keys: Option<Vec<EventKey>>,
     /// Batches are kept here instead of sent (a chunk's, sent in its stream's order).
     collected: Option<Vec<Outgoing>>,
+    /// Held records being written by `release`, and those their release woke.
+    releasing: Option<VecDeque<Waiting>>,
 }
 
 impl<'a> BlobOutput<'a> {
@@ -477,6 +490,7 @@ impl<'a> BlobOutput<'a> {
                 .filter(|l| l.wants_keys())
                 .map(|_| Vec::new()),
             collected: None,
+            releasing: None,
         }
     }
 
@@ -708,21 +722,35 @@ impl<'a> BlobOutput<'a> {
     /// Writes records let out of the reorder window (their key arrived, or the window passed
     /// them by: then they are attributed as far as the table now allows, never guessed).
     fn release(&mut self, waiting: Vec<Waiting>) {
+        if waiting.is_empty() {
+            return;
+        }
+        // A released record can wake others (the calls of the session it issued): they are
+        // written next, before the rest, by this loop rather than by recursion, so a long
+        // chain cannot exhaust the stack and the parser is not needed twice at once.
+        if let Some(queue) = &mut self.releasing {
+            for w in waiting.into_iter().rev() {
+                queue.push_front(w);
+            }
+            return;
+        }
+        self.releasing = Some(waiting.into());
         let own = self.origin.clone();
-        for w in waiting {
-            self.origin = w.origin.clone();
-            // simd-json rewrites its input: parse a copy, write the original bytes.
-            let mut copy = w.bytes.clone();
-            crate::decode::parse::replace_lone_surrogates(&mut copy);
-            match simd_json::to_tape(&mut copy) {
-                Ok(tape) => self.write_parsed(tape.as_value(), &w.bytes, w.has_whitespace, false),
-                Err(_) => {
+        RELEASE_PARSER.with(|parser| {
+            let mut parser = parser.borrow_mut();
+            while let Some(w) = self.releasing.as_mut().and_then(|q| q.pop_front()) {
+                self.origin = w.origin.clone();
+                let written = parser.with_value(&w.bytes, |v, raw| {
+                    self.write_parsed(v, raw, w.has_whitespace, false)
+                });
+                if written.is_err() {
                     // It parsed when it was held: this cannot happen, but must not lose it.
                     self.emit(None, None, &w.bytes, w.has_whitespace, None);
                 }
+                self.held_acks.push(w.ack);
             }
-            self.held_acks.push(w.ack);
-        }
+        });
+        self.releasing = None;
         self.origin = own;
     }
 
@@ -766,7 +794,8 @@ impl<'a> BlobOutput<'a> {
             .zip(&mut self.ends)
             .map(|(b, ends)| {
                 Arc::new(Batch {
-                    bytes: std::mem::replace(b, self.shared.buffers.take()),
+                    // The next record takes a buffer from the pool (none if it never comes).
+                    bytes: std::mem::take(b),
                     ends: std::mem::replace(ends, Vec::with_capacity(ends.capacity())),
                     keys: keys.clone(),
                     origins: origins.clone(),
@@ -818,6 +847,15 @@ impl<'a> BlobOutput<'a> {
                     self.complete = false;
                 }
             }
+        }
+    }
+}
+
+impl Drop for BlobOutput<'_> {
+    fn drop(&mut self) {
+        // A buffer taken for records a filter then dropped goes back for the next input.
+        for buf in self.bufs.drain(..) {
+            self.shared.buffers.give(buf);
         }
     }
 }
@@ -912,9 +950,13 @@ impl RecordOutput for BlobOutput<'_> {
         // Room for this record in every format: a normalized event can reach about twice the
         // record (blobs capped at its size, plus the original when asked). Growing a full
         // batch buffer would copy it and fault in fresh pages, so batches start with slack.
+        // A batch buffer comes from the pool, where the sinks return theirs: a fresh one per
+        // input would be zeroed by the kernel (2 MB at a time where huge pages are on), and
+        // zeroing measured as much CPU as inflating.
         let room = record.bytes.len() * 3 + 4096;
         for buf in &mut self.bufs {
             if buf.capacity() == 0 {
+                *buf = shared.buffers.take();
                 buf.reserve(shared.batch_bytes + BATCH_SLACK_BYTES);
             }
             buf.reserve(room);

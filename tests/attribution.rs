@@ -204,3 +204,83 @@ fn without_waiting_uses_before_their_assume_role_stay_unresolved() {
         assert_eq!(r["enrichment"]["actor"]["principal_type"], "Unknown");
     }
 }
+
+/// One trail file whose calls each arrive before the AssumeRole that issued their key: the use
+/// of the last session first, then each AssumeRole made with the previous session's key, and
+/// alice's first AssumeRole last. Her call releases every held call at once, each one waking
+/// the next: a chain as long as the file.
+fn chain_read_backwards(hops: usize) -> String {
+    let key = |i: usize| format!("ASIAHOP{i:05}");
+    let role = |i: usize| format!("arn:aws:iam::111122223333:role/Hop{i}");
+    let session = |i: usize| {
+        format!(
+            r#"{{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Hop{i}/s{i}","accountId":"111122223333","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"{}"}}}}}}"#,
+            key(i),
+            role(i)
+        )
+    };
+    let alice = r#"{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAALICE"}"#;
+    let call = |id: usize, second: usize, name: &str, identity: &str, rest: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{identity},"eventTime":"2026-01-05T01:{:02}:{:02}Z","eventSource":"sts.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.7","eventID":"hop-{id}","recipientAccountId":"111122223333"{rest}}}"#,
+            second / 60,
+            second % 60
+        )
+    };
+    let assume = |i: usize| {
+        format!(
+            r#","requestParameters":{{"roleArn":"{}","roleSessionName":"s{i}"}},"responseElements":{{"credentials":{{"accessKeyId":"{}","expiration":"2026-01-05T12:00:00Z"}}}}"#,
+            role(i),
+            key(i)
+        )
+    };
+    let mut records = vec![call(0, hops + 1, "GetCallerIdentity", &session(hops), "")];
+    for i in (2..=hops).rev() {
+        records.push(call(i, i, "AssumeRole", &session(i - 1), &assume(i)));
+    }
+    records.push(call(1, 1, "AssumeRole", alice, &assume(1)));
+    format!("{{\"Records\":[{}]}}", records.join(","))
+}
+
+#[test]
+fn a_long_chain_released_at_once_resolves_every_call() {
+    // Each released AssumeRole wakes the next call: every one is written, attributed to alice
+    // with the whole chain that led to it.
+    const HOPS: usize = 600;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("AWSLogs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(
+        logs.join("111122223333_CloudTrail_us-east-1_20260105T0100Z_chain.json.gz"),
+        gzip(chain_read_backwards(HOPS).as_bytes()),
+    )
+    .expect("write");
+    let out = trailhose(
+        &["replay", "-q", "--enrich", logs.to_str().expect("path")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = json_lines(&out.stdout);
+    assert_eq!(records.len(), HOPS + 1, "nothing lost");
+    for r in &records {
+        let actor = &r["enrichment"]["actor"];
+        assert_eq!(
+            actor["principal"], "arn:aws:iam::111122223333:user/alice",
+            "{}",
+            r["eventID"]
+        );
+        // The call made with hop i's key carries the i roles assumed to reach it.
+        let hop = match r["eventID"].as_str().expect("id") {
+            "hop-0" => HOPS,
+            id => id.trim_start_matches("hop-").parse::<usize>().expect("n") - 1,
+        };
+        let chain = actor["chain"].as_array().expect("chain");
+        assert_eq!(chain.len(), hop, "{}", r["eventID"]);
+        if hop > 0 {
+            assert_eq!(
+                chain[hop - 1],
+                format!("arn:aws:iam::111122223333:role/Hop{hop}")
+            );
+        }
+    }
+}

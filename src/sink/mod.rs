@@ -434,7 +434,8 @@ impl BufferPool {
             .unwrap_or_default()
     }
 
-    fn give(&self, mut buf: Vec<u8>) {
+    /// Keeps `buf` (emptied) for the next `take`, if the pool has room and it is not oversized.
+    pub fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > self.max_capacity {
             return;
         }

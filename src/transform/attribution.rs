@@ -268,7 +268,7 @@ impl AttributionTable {
             return None;
         }
         let key = record.identity.access_key_id?;
-        if !key.starts_with("ASIA") || self.lookup(key, event_time(record)).is_some() {
+        if !key.starts_with("ASIA") || self.knows(key, event_time(record)) {
             return None;
         }
         let arn = record.identity.arn.unwrap_or("");
@@ -287,6 +287,17 @@ impl AttributionTable {
         let actor = self.caller(record, time);
         self.learn(record, &actor, time);
         actor
+    }
+
+    /// Whether `key`'s issuer is known (and the key unexpired at `time`): `lookup` without
+    /// the copy of the actor.
+    fn knows(&self, key: &str, time: i64) -> bool {
+        let Ok(shard) = self.shard(key).read() else {
+            return false;
+        };
+        shard
+            .get(key)
+            .is_some_and(|issued| time <= 0 || time <= issued.expires)
     }
 
     fn lookup(&self, key: &str, time: i64) -> Option<Actor> {
@@ -603,8 +614,13 @@ fn is_identity_center_role(role_name: &str) -> bool {
 
 /// The role name in `arn:aws:sts::<acct>:assumed-role/<role>/<session>`.
 fn role_name_from_session_arn(arn: &str) -> &str {
-    arn.split_once(":assumed-role/")
-        .and_then(|(_, rest)| rest.split('/').next())
+    // `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`: the resource is the sixth field. Split
+    // on colons (a byte search) rather than searched for as a substring, which set up a
+    // substring searcher on every call (measured: 1% of an enriched replay).
+    arn.splitn(6, ':')
+        .nth(5)
+        .and_then(|resource| resource.strip_prefix("assumed-role/"))
+        .and_then(|rest| rest.split('/').next())
         .unwrap_or("")
 }
 
@@ -635,6 +651,21 @@ mod tests {
     fn session(role: &str, acct: &str, session: &str, key: &str, time: &str) -> String {
         let identity = session_identity(role, acct, session, key);
         format!(r#"{{"eventTime":"{time}","eventName":"GetObject","userIdentity":{identity}}}"#)
+    }
+
+    #[test]
+    fn role_name_of_a_session_arn() {
+        let name = role_name_from_session_arn;
+        assert_eq!(name("arn:aws:sts::111:assumed-role/Admin/alice"), "Admin");
+        assert_eq!(
+            name("arn:aws-us-gov:sts::111:assumed-role/AWSReservedSSO_Read_1a2b/bob@example.com"),
+            "AWSReservedSSO_Read_1a2b"
+        );
+        assert_eq!(name("arn:aws:sts::111:assumed-role/NoSession"), "NoSession");
+        assert_eq!(name("arn:aws:iam::111:user/alice"), "");
+        assert_eq!(name("arn:aws:sts::111:federated-user/bob"), "");
+        assert_eq!(name("assumed-role/Admin/alice"), "");
+        assert_eq!(name(""), "");
     }
 
     const ALICE: &str = r#"{"type":"IAMUser","arn":"arn:aws:iam::111:user/alice","accountId":"111","accessKeyId":"AKIAALICE"}"#;

@@ -38,7 +38,7 @@ pub fn write_enrichment(
     actor: &Actor,
     noise: &Noise,
     geo: Option<&GeoAnswer>,
-    resources: &[String],
+    resources: &[std::borrow::Cow<'_, str>],
 ) {
     out.extend_from_slice(b"{\"actor\":");
     actor.write_json(out);

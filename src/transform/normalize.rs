@@ -95,7 +95,7 @@ pub struct Findings<'a> {
     pub noise: Option<&'a Noise>,
     pub source_kind: Option<&'static str>,
     pub geo: Option<&'a GeoAnswer>,
-    pub resources: &'a [String],
+    pub resources: &'a [std::borrow::Cow<'a, str>],
 }
 
 /// Per-worker buffers the normalized formats reuse between records.

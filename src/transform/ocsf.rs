@@ -757,7 +757,7 @@ fn write_resources(d: &mut DocWriter<'_>, f: &TrailFields<'_>, find: &Findings<'
         }
     }
     for arn in find.resources {
-        if !listed.contains(&arn.as_str()) {
+        if !listed.contains(&arn.as_ref()) {
             d.open("");
             d.rstr("uid", arn);
             d.close();
