@@ -719,6 +719,24 @@ impl<'a> BlobOutput<'a> {
         }
     }
 
+    /// Room for a record of `len` bytes in every format: a normalized event can reach about
+    /// twice the record (blobs capped at its size, plus the original when asked). Growing a
+    /// full batch buffer would copy it and fault in fresh pages, so batches start with slack.
+    /// A batch buffer comes from the pool, where the sinks return theirs: a fresh one per input
+    /// would be zeroed by the kernel (2 MB at a time where huge pages are on), and zeroing
+    /// measured as much CPU as inflating.
+    fn make_room(&mut self, len: usize) {
+        let shared = self.shared;
+        let room = len * 3 + 4096;
+        for buf in &mut self.bufs {
+            if buf.capacity() == 0 {
+                *buf = shared.buffers.take();
+                buf.reserve(shared.batch_bytes + BATCH_SLACK_BYTES);
+            }
+            buf.reserve(room);
+        }
+    }
+
     /// Writes records let out of the reorder window (their key arrived, or the window passed
     /// them by: then they are attributed as far as the table now allows, never guessed).
     fn release(&mut self, waiting: Vec<Waiting>) {
@@ -739,6 +757,12 @@ impl<'a> BlobOutput<'a> {
         RELEASE_PARSER.with(|parser| {
             let mut parser = parser.borrow_mut();
             while let Some(w) = self.releasing.as_mut().and_then(|q| q.pop_front()) {
+                // An issuer can let out hundreds of calls at once: they go out in batches of
+                // the usual size, not into one buffer grown past it.
+                if self.bufs.iter().any(|b| b.len() >= self.shared.batch_bytes) {
+                    self.flush();
+                }
+                self.make_room(w.bytes.len());
                 self.origin = w.origin.clone();
                 let written = parser.with_value(&w.bytes, |v, raw| {
                     self.write_parsed(v, raw, w.has_whitespace, false)
@@ -947,20 +971,7 @@ impl RecordOutput for PipelinedOutput<'_, '_> {
 impl RecordOutput for BlobOutput<'_> {
     fn record(&mut self, record: Record<'_>) {
         let shared = self.shared;
-        // Room for this record in every format: a normalized event can reach about twice the
-        // record (blobs capped at its size, plus the original when asked). Growing a full
-        // batch buffer would copy it and fault in fresh pages, so batches start with slack.
-        // A batch buffer comes from the pool, where the sinks return theirs: a fresh one per
-        // input would be zeroed by the kernel (2 MB at a time where huge pages are on), and
-        // zeroing measured as much CPU as inflating.
-        let room = record.bytes.len() * 3 + 4096;
-        for buf in &mut self.bufs {
-            if buf.capacity() == 0 {
-                *buf = shared.buffers.take();
-                buf.reserve(shared.batch_bytes + BATCH_SLACK_BYTES);
-            }
-            buf.reserve(room);
-        }
+        self.make_room(record.bytes.len());
         match record.parsed {
             Some(v) if shared.needs_fields() => {
                 self.write_parsed(v, record.bytes, record.has_whitespace, true)
