@@ -12,8 +12,9 @@
 #   zcat FILES | jq -c '.Records[]?'      (the usual one-liner)
 #   zcat FILES > /dev/null                 (single-process decompress floor)
 #   libdeflate-gunzip -c FILES > /dev/null (the fastest inflater: the physical floor)
-# Each command but jq runs RUNS times (default 5), as hyperfine would: the table gives the
-# median and the minimum, and the ratios are of medians. jq, some 30 s, runs once.
+# Each command but jq runs RUNS times (default 5), as hyperfine would, in rounds (each command
+# once per round): the table gives the median and the minimum, and the ratios are of medians.
+# jq, some 40 s, runs once.
 #
 # Usage: benches/replay.sh [EVENTS]          (default 700000; PRESET=small for the tidy trail)
 # Needs: jq, libdeflate-tools, time (GNU): apt-get install jq libdeflate-tools time
@@ -47,17 +48,20 @@ awk -v f="$(wc -l < "$files")" -v c="$compressed" -v d="$decompressed" -v n="$(n
 summary=$(mktemp)
 runs=${RUNS:-5}
 geo="--geoip-city '$dir/geoip/city.mmdb' --geoip-asn '$dir/geoip/asn.mmdb'"
-bench "trailhose replay -o /dev/null" "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'" "$runs" raw
-bench "trailhose replay --enrich (all on)" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --enrich $geo" "$runs" enriched
-bench "trailhose replay --format ecs" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ecs" "$runs" ecs
-bench "trailhose replay --format ocsf" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ocsf" "$runs" ocsf
-bench "trailhose replay --format ecs --enrich" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ecs --enrich $geo" "$runs" ecs_enriched
-bench "cat FILES | trailhose replay -" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q" "$runs" stdin
+# The commands but jq run in rounds (each once per round): a slow spell of this shared machine
+# then slows all of them alike, and their ratios hold.
+bench_interleaved "$runs" \
+  "trailhose replay -o /dev/null" "'$bin' replay '$dir/AWSLogs' -o /dev/null 2>'$summary'" raw \
+  "trailhose replay --enrich (all on)" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --enrich $geo" enriched \
+  "trailhose replay --format ecs" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ecs" ecs \
+  "trailhose replay --format ocsf" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ocsf" ocsf \
+  "trailhose replay --format ecs --enrich" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --format ecs --enrich $geo" ecs_enriched \
+  "cat FILES | trailhose replay -" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q" stdin \
+  "zcat > /dev/null" "xargs -a '$files' zcat" zcat \
+  "libdeflate-gunzip -c > /dev/null" "xargs -a '$files' libdeflate-gunzip -c" ld
 records=$(grep -o '^trailhose: [0-9,]* records out' "$summary" | tr -dc '0-9')
 rm -f "$summary"
 bench "zcat | jq -c '.Records[]?'" "xargs -a '$files' zcat | jq -c '.Records[]?'" 1 jq
-bench "zcat > /dev/null" "xargs -a '$files' zcat" "$runs" zcat
-bench "libdeflate-gunzip -c > /dev/null" "xargs -a '$files' libdeflate-gunzip -c" "$runs" ld
 
 print_rows "$decompressed" "$records"
 echo

@@ -39,14 +39,18 @@ runs=${RUNS:-5}
 geo="--geoip-city '$dir/geoip/city.mmdb' --geoip-asn '$dir/geoip/asn.mmdb'"
 printf 'one file: %s, %.1f MB decompressed, %d records; %d cores\n' "$big" "$(echo "$big_bytes / 1000000" | bc -l)" "$big_records" "$(nproc)"
 
-bench "one file, --workers 1" "'$bin' replay '$big' -o /dev/null -q --workers 1" "$runs" one_core
-bench "one file, every core" "'$bin' replay '$big' -o /dev/null -q" "$runs" all_cores
+# Each pair or group runs in rounds (every command once per round), so the machine's slow
+# spells fall on all of them alike.
+bench_interleaved "$runs" \
+  "one file, --workers 1" "'$bin' replay '$big' -o /dev/null -q --workers 1" one_core \
+  "one file, every core" "'$bin' replay '$big' -o /dev/null -q" all_cores
 print_rows "$big_bytes" "$big_records"
 rows=()
-bench "archive, directory" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q" "$runs" dir_raw
-bench "archive, cat FILES | replay -" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q" "$runs" stdin_raw
-bench "archive, directory, --enrich" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --enrich $geo" "$runs" dir_enriched
-bench "archive, cat FILES | replay - --enrich" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q --enrich $geo" "$runs" stdin_enriched
+bench_interleaved "$runs" \
+  "archive, directory" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q" dir_raw \
+  "archive, cat FILES | replay -" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q" stdin_raw \
+  "archive, directory, --enrich" "'$bin' replay '$dir/AWSLogs' -o /dev/null -q --enrich $geo" dir_enriched \
+  "archive, cat FILES | replay - --enrich" "xargs -a '$files' cat | '$bin' replay - -o /dev/null -q --enrich $geo" stdin_enriched
 printf 'archive: %d files, %.1f MB decompressed\n' "$(wc -l < "$files")" "$(echo "$decompressed / 1000000" | bc -l)"
 print_rows "$decompressed" "$records"
 awk -v o="$one_core" -v a="$all_cores" -v d="$dir_raw" -v s="$stdin_raw" -v de="$dir_enriched" -v se="$stdin_enriched" 'BEGIN {
