@@ -609,15 +609,24 @@ impl<'a> BlobOutput<'a> {
         }
         if may_wait && shared.window.enabled() {
             if let Some(key) = shared.attribution.needs_issuer(v) {
+                let time = event_time(v);
                 let pushed_out = shared.window.hold(Waiting {
-                    key: key.into(),
+                    key: key.as_str().into(),
                     origin: self.origin.clone(),
-                    time: event_time(v),
+                    time,
                     bytes: held_copy(bytes),
                     has_whitespace,
                     ack: self.ack.clone(),
                 });
-                return self.release(pushed_out);
+                self.release(pushed_out);
+                // Another worker may have learned the key between the check and the hold, and
+                // found nothing to wake: look again now that the call waits. (Either this sees
+                // the key, or that worker's wake comes after the hold and finds the call.)
+                if shared.attribution.knows(&key, time) {
+                    let woken = shared.window.take_key(&key);
+                    self.release(woken);
+                }
+                return;
             }
         }
         remember(self);
@@ -787,7 +796,14 @@ impl<'a> BlobOutput<'a> {
         self.releasing = Some(waiting.into());
         let own = self.origin.clone();
         RELEASE_PARSER.with(|parser| {
-            let mut parser = parser.borrow_mut();
+            // Only this loop parses with it; should another output's release ever run inside
+            // it on this thread, that one parses with a parser of its own rather than panic.
+            let mut own = None;
+            let mut shared_parser = parser.try_borrow_mut().ok();
+            let parser = match shared_parser.as_deref_mut() {
+                Some(p) => p,
+                None => own.insert(RecordParser::new()),
+            };
             while let Some(w) = self.releasing.as_mut().and_then(|q| q.pop_front()) {
                 // An issuer can let out hundreds of calls at once: they go out in batches of
                 // the usual size, not into one buffer grown past it.

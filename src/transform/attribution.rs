@@ -291,7 +291,7 @@ impl AttributionTable {
 
     /// Whether `key`'s issuer is known (and the key unexpired at `time`): `lookup` without
     /// the copy of the actor.
-    fn knows(&self, key: &str, time: i64) -> bool {
+    pub fn knows(&self, key: &str, time: i64) -> bool {
         let Ok(shard) = self.shard(key).read() else {
             return false;
         };
