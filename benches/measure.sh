@@ -3,35 +3,16 @@
 timing=$(mktemp)
 rows=()
 
-# Runs a shell command $2 times (default 1) under GNU time; sets secs (the median), min_secs,
-# cpu_secs (the median of user + system CPU seconds) and rss_mb (the largest).
-measure() {
-  local runs=${2:-1} all="" cpus="" e m u s
-  rss_mb=0
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$timing" -f '%e %M %U %S' bash -c "$1" >/dev/null 2>/dev/null
-    read -r e m u s < <(tail -1 "$timing")
-    all="$all $e"
-    cpus="$cpus $(echo "$u + $s" | bc -l)"
-    local rss=$(( m / 1024 ))
-    [ "$rss" -gt "$rss_mb" ] && rss_mb=$rss
-  done
-  secs=$(median_of $all)
-  cpu_secs=$(median_of $cpus)
-  min_secs=$(echo $all | tr ' ' '\n' | sort -n | head -1)
-}
-
 # The median of its arguments.
 median_of() {
   echo "$@" | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-# bench NAME COMMAND RUNS VAR: measures COMMAND, keeps a row for print_rows, and sets VAR to
-# its median seconds.
+# bench NAME COMMAND RUNS VAR: measures COMMAND RUNS times under GNU time, keeps a row for
+# print_rows (median and minimum seconds, largest RSS, median user + system CPU seconds), and
+# sets VAR to its median seconds.
 bench() {
-  measure "$2" "$3"
-  rows+=("$1"$'\t'"$secs"$'\t'"$min_secs"$'\t'"$rss_mb"$'\t'"$3"$'\t'"$cpu_secs")
-  eval "$4=$secs"
+  bench_interleaved "$3" "$1" "$2" "$4"
 }
 
 # bench_interleaved RUNS NAME1 COMMAND1 VAR1 [NAME2 COMMAND2 VAR2 ...]: bench for each command,

@@ -611,7 +611,7 @@ impl<'a> BlobOutput<'a> {
             if let Some(key) = shared.attribution.needs_issuer(v) {
                 let time = event_time(v);
                 let pushed_out = shared.window.hold(Waiting {
-                    key: key.as_str().into(),
+                    key: key.into(),
                     origin: self.origin.clone(),
                     time,
                     bytes: held_copy(bytes),
@@ -622,8 +622,8 @@ impl<'a> BlobOutput<'a> {
                 // Another worker may have learned the key between the check and the hold, and
                 // found nothing to wake: look again now that the call waits. (Either this sees
                 // the key, or that worker's wake comes after the hold and finds the call.)
-                if shared.attribution.knows(&key, time) {
-                    let woken = shared.window.take_key(&key);
+                if shared.attribution.knows(key, time) {
+                    let woken = shared.window.take_key(key);
                     self.release(woken);
                 }
                 return;
@@ -778,6 +778,13 @@ impl<'a> BlobOutput<'a> {
         }
     }
 
+    /// Sends the batch once some format's buffer has reached `batch_bytes`.
+    fn flush_if_full(&mut self) {
+        if self.bufs.iter().any(|b| b.len() >= self.shared.batch_bytes) {
+            self.flush();
+        }
+    }
+
     /// Writes records let out of the reorder window (their key arrived, or the window passed
     /// them by: then they are attributed as far as the table now allows, never guessed).
     fn release(&mut self, waiting: Vec<Waiting>) {
@@ -807,9 +814,7 @@ impl<'a> BlobOutput<'a> {
             while let Some(w) = self.releasing.as_mut().and_then(|q| q.pop_front()) {
                 // An issuer can let out hundreds of calls at once: they go out in batches of
                 // the usual size, not into one buffer grown past it.
-                if self.bufs.iter().any(|b| b.len() >= self.shared.batch_bytes) {
-                    self.flush();
-                }
+                self.flush_if_full();
                 self.make_room(w.bytes.len());
                 self.origin = w.origin.clone();
                 let written = parser.with_value(&w.bytes, |v, raw| {
@@ -1030,9 +1035,7 @@ impl RecordOutput for BlobOutput<'_> {
             // dedupe (see the README).
             _ => self.emit(None, None, record.bytes, record.has_whitespace, None),
         }
-        if self.bufs.iter().any(|b| b.len() >= shared.batch_bytes) {
-            self.flush();
-        }
+        self.flush_if_full();
     }
 
     fn error(&mut self, error: DecodeError, raw: &[u8], raw_truncated: bool) {

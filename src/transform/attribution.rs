@@ -262,7 +262,7 @@ impl AttributionTable {
 
     /// Whether a call uses a temporary key this table does not know (yet): such a call can be
     /// held back until the key's issuing event arrives.
-    pub fn needs_issuer(&self, record: &RecordView<'_>) -> Option<String> {
+    pub fn needs_issuer<'r>(&self, record: &RecordView<'r>) -> Option<&'r str> {
         let identity_type = record.identity.kind?;
         if identity_type != "AssumedRole" && identity_type != "FederatedUser" {
             return None;
@@ -275,7 +275,7 @@ impl AttributionTable {
         if is_identity_center_role(role_name_from_session_arn(arn)) {
             return None;
         }
-        Some(key.to_string())
+        Some(key)
     }
 
     /// Attributes one call, and learns the key it issues if it is a key-issuing event.
