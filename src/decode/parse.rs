@@ -141,14 +141,21 @@ pub fn without_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     (replace_lone_surrogates(&mut copy) > 0).then_some(copy)
 }
 
-/// Whether a parsed value holds a float, or an integer of 19 digits or more, anywhere.
+/// Whether a parsed value holds a number simd-json may have read without checking what follows
+/// it: any float, or an integer on its path for long ones. That path (`parse_large_integer`,
+/// simd-json 0.15) is taken when the digits *and the sign* number 18 or more, and does not check
+/// that a structural character or whitespace comes after the digits. So it covers positive
+/// integers from 10^18 (19 digits) and negative ones from -10^17 (a sign and 18 digits): both
+/// bounds are kept here (the first cargo fuzz find was a 40-digit one, the second
+/// `-464999999999999999=…`, whose 18 digits were below the earlier single bound of 10^18).
 fn has_long_number(tape: &Tape<'_>) -> bool {
     use simd_json::{Node, StaticNode};
-    const LONG: u64 = 1_000_000_000_000_000_000;
+    const LONG_POSITIVE: u64 = 1_000_000_000_000_000_000;
+    const LONG_NEGATIVE: u64 = 100_000_000_000_000_000;
     tape.0.iter().any(|n| match n {
         Node::Static(StaticNode::F64(_)) => true,
-        Node::Static(StaticNode::U64(u)) => *u >= LONG,
-        Node::Static(StaticNode::I64(i)) => i.unsigned_abs() >= LONG,
+        Node::Static(StaticNode::U64(u)) => *u >= LONG_POSITIVE,
+        Node::Static(StaticNode::I64(i)) => i.unsigned_abs() >= LONG_NEGATIVE,
         _ => false,
     })
 }
@@ -323,6 +330,12 @@ mod tests {
             b"{\"d\":3\0\0\\uDDDD\\uDDDD\0\0\0\0\0 }",
             b"{\"_\":5555555555555555555555555555555555551e8+8}",
             b"{\"_\":5555555555555555555%5severity_5555551e88}",
+            // A sign and 18 digits take the long path too.
+            b"{\"\":-464999999999999999=9999999999e9}",
+            b"{\"n\":-100000000000000000x}",
+            // The shortest positive integer on that path.
+            b"{\"n\":1000000000000000000x}",
+            b"[-999999999999999999}1]",
         ] {
             let e = p.with_value(bad, |_, _| ()).unwrap_err();
             assert_eq!(
@@ -333,7 +346,12 @@ mod tests {
             );
         }
         // Long numbers that are JSON still parse.
-        for good in [&b"{\"n\":12345678901234567890}"[..], b"{\"f\":1.5e300}"] {
+        for good in [
+            &b"{\"n\":12345678901234567890}"[..],
+            b"{\"f\":1.5e300}",
+            b"{\"n\":-100000000000000000}",
+            b"{\"n\":-9223372036854775808, \"m\":1000000000000000000}",
+        ] {
             assert!(p.with_value(good, |_, _| ()).is_ok());
         }
     }
