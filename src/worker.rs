@@ -15,6 +15,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
+use crate::decode::numbers::{has_suspect_number, reread_numbers};
 use crate::decode::parse::RecordParser;
 use crate::decode::split::SplitLimits;
 use crate::decode::{
@@ -703,6 +704,11 @@ impl<'a> BlobOutput<'a> {
         let mut own_tape = None;
         if needs_tape {
             own_tape = simd_json::to_tape(&mut own_copy).ok();
+            // The record's numbers were checked strictly (`check_large_record`); simd-json
+            // may misread a long float, so serde_json's values go on the tape.
+            if let Some(tape) = own_tape.as_mut().filter(|t| has_suspect_number(t)) {
+                let _ = reread_numbers(bytes, tape, &mut Vec::new());
+            }
         }
         if shared.wants_keys {
             let value = record.or_else(|| own_tape.as_ref().map(|t| t.as_value()));

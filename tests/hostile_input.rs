@@ -81,6 +81,7 @@ fn gzip_bomb(id: usize, padding: usize) -> Vec<u8> {
 fn cases() -> Vec<Case> {
     use Delivered::*;
     let big_string = "x".repeat(3 << 20);
+    let tape_plus = "t".repeat(trailhose::decode::parse::TAPE_MAX_BYTES);
     let huge_string = "y".repeat(5 << 20);
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
     let gz_all = gzip(trail(100..400).as_bytes());
@@ -219,6 +220,40 @@ fn cases() -> Vec<Case> {
             .into_bytes(),
             errors: &[("invalid_json", 1)],
             delivered: Exactly(ids(35..37)),
+        },
+        Case {
+            name: "junk after a negative integer of 18 digits (found by cargo fuzz)",
+            file: "negative-long-junk.json",
+            bytes: trail_file(&[
+                record(37),
+                record_with(991, "\"n\":-464999999999999999=9999999999e9"),
+                record_with(38, "\"m\":-464999999999999999"),
+            ])
+            .into_bytes(),
+            errors: &[("invalid_json", 1)],
+            delivered: Exactly(ids(37..39)),
+        },
+        Case {
+            name: "a float of 20 digits beyond a float's range (found by cargo fuzz)",
+            file: "long-float-range.json",
+            bytes: trail_file(&[
+                record_with(990, "\"n\":33333330012919400065e289"),
+                record_with(39, "\"f\":33333330012919400065e280"),
+            ])
+            .into_bytes(),
+            errors: &[("invalid_json", 1)],
+            delivered: Exactly(ids(39..40)),
+        },
+        Case {
+            name: "a number out of range in a record over the tape limit (256 KiB)",
+            file: "large-record-range.json",
+            bytes: trail_file(&[
+                record_with(989, &format!("\"pad\":\"{tape_plus}\",\"n\":[1e400]")),
+                record_with(40, &format!("\"pad\":\"{tape_plus}\",\"n\":[1e300]")),
+            ])
+            .into_bytes(),
+            errors: &[("invalid_json", 1)],
+            delivered: Exactly(ids(40..41)),
         },
         Case {
             name: "an integer beyond 64 bits",

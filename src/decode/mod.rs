@@ -5,6 +5,7 @@
 pub mod envelope;
 pub mod error;
 pub mod gzip;
+pub mod numbers;
 pub mod parse;
 pub mod split;
 pub mod utf16;

@@ -3,9 +3,10 @@
 
 use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
-use simd_json::{Buffers, ErrorType};
+use simd_json::{Buffers, ErrorType, StaticNode};
 
 use super::error::ErrorKind;
+use super::numbers::{has_suspect_number, read_strictly, reread_numbers};
 
 /// Why a value did not parse.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct RecordParser {
     /// A record's bytes with its lone surrogate escapes replaced, when it has any (rare).
     fixed: Vec<u8>,
     tape: Option<Tape<'static>>,
+    /// The numbers of a record whose numbers are read again (see `numbers`).
+    numbers: Vec<StaticNode>,
 }
 
 impl Default for RecordParser {
@@ -38,6 +41,7 @@ impl RecordParser {
             scratch: Vec::new(),
             fixed: Vec::new(),
             tape: Some(Tape::null().reset()),
+            numbers: Vec::new(),
         }
     }
 
@@ -66,14 +70,17 @@ impl RecordParser {
                 kind: ErrorKind::InvalidJson,
                 detail: "invalid JSON: a NUL byte outside an escape".into(),
             }),
-            // simd-json's path for numbers of 19 digits or more takes junk inside or after
-            // them (`…1e8+8`, `…555%5x_1e88`; found by cargo fuzz). Such numbers are rare in
-            // CloudTrail: a record with a float or a long integer is checked again by
-            // serde_json, strictly.
-            Ok(()) if has_long_number(&tape) && !strictly_json(raw) => Err(ParseError {
-                kind: ErrorKind::InvalidJson,
-                detail: "invalid JSON: a malformed number".into(),
-            }),
+            // simd-json may misread a float or a long integer (see `numbers`): such records
+            // are rare in CloudTrail, and serde_json reads their numbers again, strictly.
+            Ok(()) if has_suspect_number(&tape) => {
+                match reread_numbers(raw, &mut tape, &mut self.numbers) {
+                    Ok(()) => Ok(inspect(tape.as_value(), raw)),
+                    Err(e) => Err(ParseError {
+                        kind: ErrorKind::InvalidJson,
+                        detail: format!("invalid JSON: {e}"),
+                    }),
+                }
+            }
             Ok(()) => Ok(inspect(tape.as_value(), raw)),
             Err(e) => Err(parse_error(&e)),
         };
@@ -141,30 +148,6 @@ pub fn without_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     (replace_lone_surrogates(&mut copy) > 0).then_some(copy)
 }
 
-/// Whether a parsed value holds a number simd-json may have read without checking what follows
-/// it: any float, or an integer on its path for long ones. That path (`parse_large_integer`,
-/// simd-json 0.15) is taken when the digits *and the sign* number 18 or more, and does not check
-/// that a structural character or whitespace comes after the digits. So it covers positive
-/// integers from 10^18 (19 digits) and negative ones from -10^17 (a sign and 18 digits): both
-/// bounds are kept here (the first cargo fuzz find was a 40-digit one, the second
-/// `-464999999999999999=…`, whose 18 digits were below the earlier single bound of 10^18).
-fn has_long_number(tape: &Tape<'_>) -> bool {
-    use simd_json::{Node, StaticNode};
-    const LONG_POSITIVE: u64 = 1_000_000_000_000_000_000;
-    const LONG_NEGATIVE: u64 = 100_000_000_000_000_000;
-    tape.0.iter().any(|n| match n {
-        Node::Static(StaticNode::F64(_)) => true,
-        Node::Static(StaticNode::U64(u)) => *u >= LONG_POSITIVE,
-        Node::Static(StaticNode::I64(i)) => i.unsigned_abs() >= LONG_NEGATIVE,
-        _ => false,
-    })
-}
-
-/// Whether `bytes` is JSON by serde_json's strict reading (nothing kept).
-fn strictly_json(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-}
-
 /// Records above this size are checked without a tape. simd-json's tape costs 24 bytes per
 /// value, so a multi-megabyte record of tiny values would need some 20 times its size; such
 /// records are rare (CloudTrail's own ceiling is 1 MB), so they take the slower path whose
@@ -196,6 +179,12 @@ fn check_large_record(bytes: &[u8]) -> Result<(), ParseError> {
         } else {
             ErrorKind::InvalidJson
         },
+        detail: format!("invalid JSON: {e}"),
+    })?;
+    // The keys' reading skips the other values unread: their numbers are checked here (a
+    // second pass, for these rare records).
+    read_strictly(bytes, None).map_err(|e| ParseError {
+        kind: ErrorKind::InvalidJson,
         detail: format!("invalid JSON: {e}"),
     })?;
     let found = RecordKeys {
@@ -336,6 +325,9 @@ mod tests {
             // The shortest positive integer on that path.
             b"{\"n\":1000000000000000000x}",
             b"[-999999999999999999}1]",
+            // Beyond a 64-bit float's range (the second through simd-json's misread).
+            b"{\"f\":1e309}",
+            b"[0E-0,7e9,33333330012919400065e289]",
         ] {
             let e = p.with_value(bad, |_, _| ()).unwrap_err();
             assert_eq!(
@@ -419,5 +411,13 @@ mod tests {
             p.check_record(&latin).unwrap_err().kind,
             ErrorKind::InvalidUtf8
         );
+        // A number beyond a float's range, in a value the keys' reading skips.
+        let e = p
+            .check_record(&big(
+                r#""eventVersion":"1.08","eventSource":"s","eventName":"n","x":[2e400],"#,
+            ))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidJson);
+        assert!(e.detail.contains("number out of range"), "{}", e.detail);
     }
 }
