@@ -314,6 +314,7 @@ struct GenArgs {
 /// mimalloc rather than the system allocator: a run allocates small buffers on one thread (the
 /// HTTP client's chunks, a sink's batches) and frees them on another, where glibc's per-thread
 /// arenas pay for locking and consolidation (malloc and free were 8% of an S3 replay's CPU).
+/// Built without transparent huge pages (see Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
