@@ -15,7 +15,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::blob::{AckToken, Blob, BlobInput, Message};
 use crate::dead_letter::DeadLetterWriter;
-use crate::decode::numbers::{has_suspect_number, reread_numbers};
+use crate::decode::numbers::reread_numbers;
 use crate::decode::parse::RecordParser;
 use crate::decode::split::SplitLimits;
 use crate::decode::{
@@ -706,7 +706,7 @@ impl<'a> BlobOutput<'a> {
             own_tape = simd_json::to_tape(&mut own_copy).ok();
             // The record's numbers were checked strictly (`check_large_record`); simd-json
             // may misread a long float, so serde_json's values go on the tape.
-            if let Some(tape) = own_tape.as_mut().filter(|t| has_suspect_number(t)) {
+            if let Some(tape) = own_tape.as_mut() {
                 let _ = reread_numbers(bytes, tape, &mut Vec::new());
             }
         }
@@ -807,15 +807,15 @@ impl<'a> BlobOutput<'a> {
             return;
         }
         self.releasing = Some(waiting.into());
-        let own = self.origin.clone();
+        let own_origin = self.origin.clone();
         RELEASE_PARSER.with(|parser| {
             // Only this loop parses with it; should another output's release ever run inside
             // it on this thread, that one parses with a parser of its own rather than panic.
-            let mut own = None;
+            let mut fallback_parser = None;
             let mut shared_parser = parser.try_borrow_mut().ok();
             let parser = match shared_parser.as_deref_mut() {
                 Some(p) => p,
-                None => own.insert(RecordParser::new()),
+                None => fallback_parser.insert(RecordParser::new()),
             };
             while let Some(w) = self.releasing.as_mut().and_then(|q| q.pop_front()) {
                 // An issuer can let out hundreds of calls at once: they go out in batches of
@@ -835,7 +835,7 @@ impl<'a> BlobOutput<'a> {
             }
         });
         self.releasing = None;
-        self.origin = own;
+        self.origin = own_origin;
     }
 
     /// Adds what was read since the last report to the run's counters and metrics: once per

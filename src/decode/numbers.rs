@@ -24,7 +24,7 @@ const LONG_NEGATIVE: u64 = 100_000_000_000_000_000;
 
 /// Whether a parsed value holds a number simd-json may have misread: any float, or an integer
 /// on its long-integer path.
-pub fn has_suspect_number(tape: &Tape<'_>) -> bool {
+fn has_suspect_number(tape: &Tape<'_>) -> bool {
     tape.0.iter().any(|n| match n {
         Node::Static(StaticNode::F64(_)) => true,
         Node::Static(StaticNode::U64(u)) => *u >= LONG_POSITIVE,
@@ -33,14 +33,19 @@ pub fn has_suspect_number(tape: &Tape<'_>) -> bool {
     })
 }
 
-/// Reads `bytes` strictly with serde_json and puts the numbers it read, in document order, in
-/// place of those on `tape` (which simd-json made from the same bytes). An error says why the
-/// bytes are not JSON (a malformed number, one out of range) in serde_json's words.
+/// When `tape` (which simd-json made from `bytes`) holds a number simd-json may have misread,
+/// reads `bytes` strictly with serde_json and puts the numbers it read, in document order, in
+/// place of those on the tape; other tapes are left as they are. An error says why the bytes
+/// are not JSON (a malformed number, one out of range) in serde_json's words.
 pub fn reread_numbers(
     bytes: &[u8],
     tape: &mut Tape<'_>,
     numbers: &mut Vec<StaticNode>,
 ) -> Result<(), String> {
+    const DISAGREE: &str = "simd-json and serde_json disagree on its numbers";
+    if !has_suspect_number(tape) {
+        return Ok(());
+    }
     numbers.clear();
     read_strictly(bytes, Some(numbers)).map_err(|e| e.to_string())?;
     let mut read = numbers.iter();
@@ -48,14 +53,12 @@ pub fn reread_numbers(
         if let Node::Static(n @ (StaticNode::U64(_) | StaticNode::I64(_) | StaticNode::F64(_))) =
             node
         {
-            *n = *read
-                .next()
-                .ok_or("simd-json and serde_json disagree on its numbers")?;
+            *n = *read.next().ok_or(DISAGREE)?;
         }
     }
     match read.next() {
         None => Ok(()),
-        Some(_) => Err("simd-json and serde_json disagree on its numbers".into()),
+        Some(_) => Err(DISAGREE.into()),
     }
 }
 
@@ -202,11 +205,15 @@ mod tests {
     #[test]
     fn numbers_beyond_a_float_s_range_or_malformed_are_errors() {
         for bad in ["[1e309]", "[-4649999999999999999=9]", "[1.5e400]"] {
-            let mut numbers = Vec::new();
-            let mut tape = simd_json::tape::Tape::null();
-            let e = reread_numbers(bad.as_bytes(), &mut tape, &mut numbers).unwrap_err();
+            let e = read_strictly(bad.as_bytes(), None).unwrap_err().to_string();
             assert!(e.contains("line 1 column"), "{bad}: {e}");
         }
+        // simd-json takes the malformed one; the re-read of its tape refuses it.
+        let junk = "[-4649999999999999999=9]";
+        let mut copy = junk.as_bytes().to_vec();
+        let mut tape = simd_json::to_tape(&mut copy).expect("simd-json takes it");
+        let e = reread_numbers(junk.as_bytes(), &mut tape, &mut Vec::new()).unwrap_err();
+        assert!(e.contains("line 1 column"), "{junk}: {e}");
     }
 
     #[test]

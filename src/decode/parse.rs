@@ -6,7 +6,7 @@ use simd_json::tape::{Tape, Value};
 use simd_json::{Buffers, ErrorType, StaticNode};
 
 use super::error::ErrorKind;
-use super::numbers::{has_suspect_number, read_strictly, reread_numbers};
+use super::numbers::{read_strictly, reread_numbers};
 
 /// Why a value did not parse.
 #[derive(Debug, Clone)]
@@ -72,16 +72,13 @@ impl RecordParser {
             }),
             // simd-json may misread a float or a long integer (see `numbers`): such records
             // are rare in CloudTrail, and serde_json reads their numbers again, strictly.
-            Ok(()) if has_suspect_number(&tape) => {
-                match reread_numbers(raw, &mut tape, &mut self.numbers) {
-                    Ok(()) => Ok(inspect(tape.as_value(), raw)),
-                    Err(e) => Err(ParseError {
-                        kind: ErrorKind::InvalidJson,
-                        detail: format!("invalid JSON: {e}"),
-                    }),
-                }
-            }
-            Ok(()) => Ok(inspect(tape.as_value(), raw)),
+            Ok(()) => match reread_numbers(raw, &mut tape, &mut self.numbers) {
+                Ok(()) => Ok(inspect(tape.as_value(), raw)),
+                Err(e) => Err(ParseError {
+                    kind: ErrorKind::InvalidJson,
+                    detail: format!("invalid JSON: {e}"),
+                }),
+            },
             Err(e) => Err(parse_error(&e)),
         };
         self.tape = Some(tape.reset());
