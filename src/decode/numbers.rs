@@ -199,7 +199,11 @@ mod tests {
             Some(right),
             "simd-json reads it right now: this test no longer shows the fault"
         );
-        assert_eq!(numbers_of(&json), Ok(vec![StaticNode::F64(right)]));
+        // Bit for bit: StaticNode's own equality lets floats differ in the last places.
+        match numbers_of(&json).as_deref() {
+            Ok([StaticNode::F64(read)]) => assert_eq!(read.to_bits(), right.to_bits(), "{read}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
